@@ -1,0 +1,1 @@
+"""PlanOpticon: pull meeting recordings and documents into an analysis pipeline."""

@@ -1,0 +1,32 @@
+"""Helpers that keep secrets out of reprs and logs."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Any, Optional
+
+# Field metadata that marks a dataclass field as secret: ``repr()`` masks it.
+SECRET = {"secret": True}
+
+
+def fingerprint(value: Optional[str]) -> str:
+    """Return a short SHA-256 fingerprint that identifies a secret in logs."""
+    if not value:
+        return "absent"
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:8]
+
+
+def masked_repr(instance: Any) -> str:
+    """Build a dataclass repr in which every field marked ``SECRET`` is masked."""
+    parts = []
+    for field in dataclasses.fields(instance):
+        if not field.repr:
+            continue
+        value = getattr(instance, field.name)
+        if field.metadata.get("secret") and value is not None:
+            shown = "'***'"
+        else:
+            shown = repr(value)
+        parts.append(f"{field.name}={shown}")
+    return f"{type(instance).__name__}({', '.join(parts)})"

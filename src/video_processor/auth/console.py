@@ -1,0 +1,90 @@
+"""What the interactive steps show the person signing in, and read back.
+
+Everything goes to standard error, so that standard output stays free for
+commands whose output is a token.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import sys
+import webbrowser
+from typing import Callable, Optional, TextIO
+
+BROWSER_OPENER = Callable[[str], bool]
+
+
+class Console:
+    """Streams and browser of one interactive sign-in.
+
+    Args:
+        stdin: Where pasted codes and URLs are read from.
+        stderr: Where instructions are written.
+        open_browser: Opens a URL and returns whether a browser started;
+            ``None`` means the URL is only printed.
+    """
+
+    def __init__(
+        self,
+        *,
+        stdin: Optional[TextIO] = None,
+        stderr: Optional[TextIO] = None,
+        open_browser: Optional[BROWSER_OPENER] = webbrowser.open,
+    ) -> None:
+        self.stdin = stdin if stdin is not None else sys.stdin
+        self.stderr = stderr if stderr is not None else sys.stderr
+        self.open_browser = open_browser
+
+    def say(self, text: str) -> None:
+        """Write a line of instructions."""
+        self.stderr.write(text + "\n")
+        self.stderr.flush()
+
+    def show_url(self, url: str, action: str) -> None:
+        """Print ``url`` and open it in a browser unless opening is disabled."""
+        self.say(f"{action}\n\n    {url}\n")
+        if self.open_browser is None:
+            return
+        try:
+            opened = self.open_browser(url)
+        except Exception:
+            opened = False
+        if not opened:
+            self.say("No browser could be opened; open the URL above yourself.")
+
+    def ask(self, prompt: str) -> Optional[str]:
+        """Read one line; return ``None`` at end of input."""
+        self.stderr.write(prompt)
+        self.stderr.flush()
+        line = self.stdin.readline()
+        if not line:
+            return None
+        return line.strip()
+
+    def input_fd(self) -> Optional[int]:
+        """Return the input's file descriptor if ``select`` can watch it.
+
+        Windows cannot ``select`` on a console or pipe, so there the pasted
+        URL is not watched while the redirect listener waits.
+        """
+        if os.name != "posix":
+            return None
+        try:
+            return self.stdin.fileno()
+        except (AttributeError, OSError, ValueError):
+            return None
+
+    def poll_line(self, timeout: float) -> Optional[str]:
+        """Return a line if one arrives within ``timeout`` seconds.
+
+        Returns ``""`` at end of input and ``None`` when nothing arrived.
+        """
+        descriptor = self.input_fd()
+        if descriptor is None:
+            return None
+        readable, _, _ = select.select([descriptor], [], [], timeout)
+        if not readable:
+            return None
+        line = self.stdin.readline()
+        return line.strip() if line else ""

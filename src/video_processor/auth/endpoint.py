@@ -1,0 +1,296 @@
+"""Requests to OAuth endpoints: transport guard, retries and response parsing.
+
+Every request has a timeout and verifies TLS. Transient failures (connection
+errors, HTTP 5xx and 429, ``temporarily_unavailable``) are retried with a
+capped exponential back-off that honours ``Retry-After``; permanent ones are
+raised at once as ``TokenEndpointError``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import json
+import logging
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Optional
+from urllib.parse import parse_qsl, urlsplit
+
+from . import _clock
+from .errors import ConfigurationError, TokenEndpointError
+
+if TYPE_CHECKING:
+    import httpx
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 15.0
+# Total seconds one logical request may spend on retries. Together with
+# ``DEFAULT_TIMEOUT`` it stays below the store's default lock timeout, so a
+# process holding the lock always gives up before its waiters do.
+DEFAULT_RETRY_BUDGET = 60.0
+MAX_ATTEMPTS = 4
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 8.0
+_MAX_DESCRIPTION = 300
+
+
+@dataclass
+class EndpointRequest:
+    """One request to an OAuth endpoint, before it is sent."""
+
+    method: str
+    url: str
+    headers: Dict[str, str] = field(default_factory=dict)
+    params: Dict[str, str] = field(default_factory=dict)
+    content: Optional[bytes] = None
+    # Secret values that the request carries, scrubbed from any error text.
+    secrets: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"EndpointRequest({self.method} {_host(self.url)})"
+
+
+@dataclass
+class HttpSettings:
+    """Timeouts and retry limits of endpoint requests."""
+
+    timeout: float = DEFAULT_TIMEOUT
+    retry_budget: float = DEFAULT_RETRY_BUDGET
+    max_attempts: int = MAX_ATTEMPTS
+
+
+def is_loopback_host(host: Optional[str]) -> bool:
+    """Whether ``host`` is ``localhost`` or a loopback IP address."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint(url: Optional[str], *, service: str, name: str) -> str:
+    """Reject an endpoint that is missing or would send secrets in clear text.
+
+    Raises:
+        ConfigurationError: ``url`` is empty, not absolute, or plain
+            ``http`` to a host other than a loopback address.
+    """
+    if not url:
+        raise ConfigurationError(f"{service}: no {name} is configured.")
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return url
+    if parts.scheme == "http" and is_loopback_host(parts.hostname):
+        return url
+    raise ConfigurationError(
+        f"{service}: the {name} {url!r} must use https (plain http is "
+        "accepted only for loopback addresses such as 127.0.0.1)."
+    )
+
+
+def send(
+    request: EndpointRequest,
+    *,
+    settings: Optional[HttpSettings] = None,
+    expect_body: bool = True,
+) -> Dict[str, Any]:
+    """Send ``request``, retrying transient failures, and return the body.
+
+    Args:
+        request: The request to send.
+        settings: Timeouts and retry limits.
+        expect_body: Whether a successful response carries a JSON or
+            form-encoded object. Revocation endpoints often answer with an
+            empty body.
+
+    Raises:
+        TokenEndpointError: The endpoint rejected the request, or kept
+            failing until the attempts or the retry budget ran out.
+    """
+    import httpx
+
+    settings = settings or HttpSettings()
+    deadline = time.monotonic() + settings.retry_budget
+    attempt = 0
+    with httpx.Client(timeout=settings.timeout, follow_redirects=False) as client:
+        while True:
+            attempt += 1
+            try:
+                return _send_once(client, request, expect_body)
+            except TokenEndpointError as exc:
+                error = exc
+            delay = _retry_delay(error, attempt)
+            if (
+                not error.retryable
+                or attempt >= settings.max_attempts
+                or time.monotonic() + delay > deadline
+            ):
+                raise error
+            logger.info(
+                "Retrying %s %s in %.1f s after %s (attempt %d of %d)",
+                request.method,
+                _host(request.url),
+                delay,
+                error.error,
+                attempt + 1,
+                settings.max_attempts,
+            )
+            _clock.sleep(delay)
+
+
+def _send_once(
+    client: httpx.Client, request: EndpointRequest, expect_body: bool
+) -> Dict[str, Any]:
+    import httpx
+
+    logger.debug("%s %s", request.method, _host(request.url))
+    try:
+        response = client.request(
+            request.method,
+            request.url,
+            params=request.params or None,
+            headers=request.headers,
+            content=request.content,
+        )
+    except httpx.TransportError as exc:
+        raise TokenEndpointError(
+            "connection_failed",
+            _scrub(
+                f"{type(exc).__name__} contacting {_host(request.url)}: {exc}",
+                request.secrets,
+            ),
+        ) from None
+    logger.debug(
+        "%s %s answered HTTP %d",
+        request.method,
+        _host(request.url),
+        response.status_code,
+    )
+    return parse_response(response, secrets=request.secrets, expect_body=expect_body)
+
+
+def parse_response(
+    response: httpx.Response,
+    *,
+    secrets: Iterable[str] = (),
+    expect_body: bool = True,
+) -> Dict[str, Any]:
+    """Decode a JSON or form-encoded body and raise on an ``error`` field.
+
+    The ``error`` field is read before anything else, whatever the HTTP
+    status: GitHub reports errors with HTTP 200. Besides the RFC 6749
+    section 5.2 shape this reads Zoom's ``reason`` and Notion's
+    ``code``/``message`` shapes.
+
+    Raises:
+        TokenEndpointError: The body carries an error, the status is not
+            2xx, or a body was expected and cannot be decoded.
+    """
+    data = _decode_body(response)
+    retry_after = _parse_retry_after(response.headers.get("Retry-After"))
+    error = _error_code(data)
+    if data is not None and error:
+        description = (
+            data.get("error_description") or data.get("reason") or data.get("message")
+        )
+        raise TokenEndpointError(
+            error,
+            _scrub(description, secrets) if description else None,
+            status=response.status_code,
+            retry_after=retry_after,
+        )
+    if response.status_code >= 400:
+        raise TokenEndpointError(
+            f"http_{response.status_code}",
+            response.reason_phrase or None,
+            status=response.status_code,
+            retry_after=retry_after,
+        )
+    if data is None:
+        if expect_body:
+            raise TokenEndpointError(
+                "invalid_response",
+                f"HTTP {response.status_code} with a body that is neither "
+                "JSON nor form-encoded",
+                status=response.status_code,
+            )
+        return {}
+    return data
+
+
+def _decode_body(response: httpx.Response) -> Optional[Dict[str, Any]]:
+    text = response.text.strip()
+    if not text:
+        return None
+    content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+    if content_type != "application/x-www-form-urlencoded":
+        try:
+            decoded = json.loads(text)
+        except ValueError:
+            decoded = None
+        if isinstance(decoded, dict):
+            return decoded
+        if content_type.endswith("json"):
+            return None
+    if "=" in text and not text.lstrip().startswith("<"):
+        return dict(parse_qsl(text, keep_blank_values=True))
+    return None
+
+
+def _error_code(data: Optional[Dict[str, Any]]) -> Optional[str]:
+    if not data:
+        return None
+    error = data.get("error")
+    if isinstance(error, str) and error:
+        return error
+    if isinstance(error, dict):
+        # Some APIs nest the error: {"error": {"code": ..., "message": ...}}.
+        return str(error.get("code") or error.get("status") or "error")
+    if data.get("object") == "error" and data.get("code"):
+        return str(data["code"])
+    return None
+
+
+def _retry_delay(error: TokenEndpointError, attempt: int) -> float:
+    if error.retry_after is not None:
+        return error.retry_after
+    backoff = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
+    # Full jitter keeps processes that failed together from retrying together.
+    return random.uniform(backoff / 2, backoff)  # noqa: S311 - not a secret
+
+
+def _parse_retry_after(value: Optional[str]) -> Optional[float]:
+    if not value:
+        return None
+    value = value.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - _clock.now())
+
+
+def _scrub(text: str, secrets: Iterable[str]) -> str:
+    """Remove secrets and control characters from text a service sent."""
+    cleaned = str(text)
+    for secret in secrets:
+        if secret:
+            cleaned = cleaned.replace(secret, "***")
+    cleaned = re.sub(r"[\x00-\x1f\x7f]+", " ", cleaned).strip()
+    if len(cleaned) > _MAX_DESCRIPTION:
+        cleaned = cleaned[: _MAX_DESCRIPTION - 3] + "..."
+    return cleaned
+
+
+def _host(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"

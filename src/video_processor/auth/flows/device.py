@@ -1,0 +1,146 @@
+"""Sign-in from another device: the device authorization grant (RFC 8628)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Dict, Optional
+
+from .. import _clock
+from ..config import AuthConfig
+from ..console import Console
+from ..dialects import DEVICE_CODE_GRANT, get_dialect
+from ..endpoint import HttpSettings, send
+from ..errors import AuthorizationError, TokenEndpointError
+from ..token import StoredToken, parse_seconds
+from ._client import build_client
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL = 5.0  # RFC 8628 section 3.2: when the service sends none
+DEFAULT_EXPIRES_IN = 900.0
+SLOW_DOWN_STEP = 5.0  # RFC 8628 section 3.5
+
+# Services name the same outcomes differently; these map to RFC 8628 terms.
+_DENIED = {"access_denied", "authorization_declined"}
+_EXPIRED = {"expired_token", "code_expired", "token_expired"}
+
+
+def sign_in_with_device_code(
+    config: AuthConfig,
+    console: Console,
+    *,
+    timeout: Optional[float] = None,
+    settings: Optional[HttpSettings] = None,
+) -> StoredToken:
+    """Show a user code and verification URL, then poll until approved.
+
+    Args:
+        config: The service; ``device_authorization_url`` must be set.
+        console: Where the code and URL are shown.
+        timeout: Maximum seconds to poll, in addition to the device code's
+            own expiry.
+        settings: Timeouts and retries of each request.
+
+    Raises:
+        ConfigurationError: The service has no device authorization
+            endpoint or no client ID.
+        AuthorizationError: The person denied access or the code expired.
+        TokenEndpointError: The service rejected a request.
+    """
+    dialect = get_dialect(config)
+    client = build_client(config, dialect, device=True)
+    scopes = dialect.authorize_scopes(config)
+    request = dialect.device_authorization_request(config, client, scopes)
+    grant = send(request, settings=settings)
+    device_code, interval, expires_in = _parse_device_grant(grant, config.service)
+
+    _show_instructions(console, config.service, grant)
+    deadline = time.monotonic() + min(expires_in, timeout or expires_in)
+    while True:
+        _clock.sleep(interval)
+        if time.monotonic() >= deadline:
+            raise AuthorizationError(
+                f"{config.service}: the device code expired before the sign-in "
+                "was approved. Run the sign-in again."
+            )
+        poll = dialect.token_request(
+            config,
+            client,
+            {"grant_type": DEVICE_CODE_GRANT, "device_code": device_code},
+        )
+        try:
+            response = send(poll, settings=settings)
+        except TokenEndpointError as exc:
+            interval = _next_interval(exc, interval, config.service)
+            continue
+        token = StoredToken.from_response(
+            response,
+            method="device_code",
+            client_id=client.client_id,
+            client_secret=client.client_secret,
+            requested_scopes=scopes,
+        )
+        console.say(f"Signed in to {config.service}.")
+        return token
+
+
+def _parse_device_grant(
+    grant: Dict[str, Any], service: str
+) -> tuple[str, float, float]:
+    device_code = grant.get("device_code")
+    user_code = grant.get("user_code")
+    if not device_code or not user_code or not _verification_uri(grant):
+        raise TokenEndpointError(
+            "invalid_response",
+            f"{service}: the device authorization response lacks device_code, "
+            "user_code or verification_uri",
+        )
+    try:
+        interval = parse_seconds(grant.get("interval"), "interval") or DEFAULT_INTERVAL
+        expires_in = (
+            parse_seconds(grant.get("expires_in"), "expires_in") or DEFAULT_EXPIRES_IN
+        )
+    except ValueError as exc:
+        raise TokenEndpointError("invalid_response", f"{service}: {exc}") from None
+    return str(device_code), interval, expires_in
+
+
+def _verification_uri(grant: Dict[str, Any]) -> Optional[str]:
+    # Google's device endpoint names the field verification_url.
+    value = grant.get("verification_uri") or grant.get("verification_url")
+    return str(value) if value else None
+
+
+def _show_instructions(console: Console, service: str, grant: Dict[str, Any]) -> None:
+    uri = _verification_uri(grant)
+    console.say(
+        f"To sign in to {service}, open this URL on any device:\n\n    {uri}\n\n"
+        f"and enter the code:  {grant['user_code']}\n"
+    )
+    complete = grant.get("verification_uri_complete")
+    if complete:
+        console.say(f"Or open this URL, which carries the code:\n\n    {complete}\n")
+    console.say("Waiting for approval...")
+
+
+def _next_interval(error: TokenEndpointError, interval: float, service: str) -> float:
+    """Return the next polling interval, or raise if polling must stop."""
+    if error.error == "authorization_pending":
+        return interval
+    if error.error == "slow_down":
+        logger.debug(
+            "Device flow: slow_down, polling every %.0f s", interval + SLOW_DOWN_STEP
+        )
+        return interval + SLOW_DOWN_STEP
+    if error.error in _DENIED:
+        raise AuthorizationError(
+            f"{service}: the sign-in was denied on the verification page. Run it "
+            "again and approve the request."
+        )
+    if error.error in _EXPIRED:
+        raise AuthorizationError(
+            f"{service}: the device code expired before the sign-in was "
+            "approved. Run the sign-in again."
+        )
+    raise error

@@ -1,0 +1,446 @@
+"""``OAuthManager``: runs the authentication chain for one service.
+
+The chain stops at the first step that succeeds:
+
+1. the saved token, refreshed when it is due;
+2. the client credentials grant, when an account ID is configured;
+3. interactive sign-in (browser or device code), when a person can answer;
+4. the API key from the environment.
+
+The manager owns no protocol detail: the flows under ``flows/`` do, and are
+imported only when a request must be sent, so handing out a valid saved
+token imports neither httpx nor Authlib.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional
+
+from ._secrets import fingerprint
+from .config import AuthConfig
+from .console import Console
+from .endpoint import HttpSettings
+from .errors import AuthError, ConfigurationError, StorageError, TokenEndpointError
+from .result import AuthResult
+from .store import DEFAULT_LOCK_TIMEOUT, TokenStore
+from .token import StoredToken
+
+logger = logging.getLogger(__name__)
+
+INTERACTIVE_ENV = "PLANOPTICON_INTERACTIVE"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass
+class _Attempts:
+    """Why each step of one ``authenticate()`` call did not succeed."""
+
+    service: str
+    reasons: List[str] = field(default_factory=list)
+
+    def add(self, step: str, reason: str) -> None:
+        self.reasons.append(f"{step}: {reason}")
+        logger.debug("%s: %s: %s", self.service, step, reason)
+
+
+class OAuthManager:
+    """Manages the full authentication lifecycle for a service.
+
+    Args:
+        config: Authentication configuration for the target service.
+        interactive: Whether a person can answer a browser or device-code
+            sign-in. ``None`` reads ``PLANOPTICON_INTERACTIVE`` (``1`` or
+            ``0``), and otherwise whether standard input is a terminal.
+        device: ``True`` signs in with the device flow, ``False`` never
+            does, ``None`` uses it when no browser can be opened and the
+            service offers it.
+        open_browser: Whether to open the sign-in URL in a browser; when
+            ``False`` the URL is only printed.
+        login_timeout: Seconds to wait for the browser redirect or the
+            pasted code.
+        lock_timeout: Maximum seconds to wait for another process holding
+            the token file's lock.
+        http_timeout: Timeout of each HTTP request, in seconds.
+        console: Streams and browser for the interactive step; by default
+            standard input and standard error and ``webbrowser.open``.
+    """
+
+    def __init__(
+        self,
+        config: AuthConfig,
+        *,
+        interactive: Optional[bool] = None,
+        device: Optional[bool] = None,
+        open_browser: bool = True,
+        login_timeout: float = 300.0,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        http_timeout: float = 15.0,
+        console: Optional[Console] = None,
+    ) -> None:
+        self.config = config
+        self.interactive = interactive
+        self.device = device
+        self.open_browser = open_browser
+        self.login_timeout = login_timeout
+        self.http_timeout = http_timeout
+        self._console = console
+        self._store = TokenStore(config.resolved_token_path, lock_timeout=lock_timeout)
+        self._rejected: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"OAuthManager(service={self.config.service!r})"
+
+    @property
+    def store(self) -> TokenStore:
+        """The token file of this service."""
+        return self._store
+
+    def authenticate(self) -> AuthResult:
+        """Run the full auth chain and return the result.
+
+        Never raises for an authentication failure: a failed result's
+        ``error`` says which steps were tried, why each failed, and which
+        environment variables to set.
+        """
+        attempts = _Attempts(self.config.service)
+        steps: List[Callable[[_Attempts], Optional[AuthResult]]] = [
+            self._try_saved_token,
+            self._try_client_credentials,
+            self._try_interactive,
+            self._try_api_key,
+        ]
+        for step in steps:
+            result = step(attempts)
+            if result is not None:
+                logger.debug(
+                    "%s: authenticated via %s (token %s)",
+                    self.config.service,
+                    result.method,
+                    fingerprint(result.access_token),
+                )
+                return result
+        return AuthResult(success=False, error=self._failure_message(attempts))
+
+    def get_token(self) -> Optional[str]:
+        """Run ``authenticate()`` and return just the access token, or None."""
+        result = self.authenticate()
+        return result.access_token if result.success else None
+
+    def clear_token(self, *, revoke: bool = False) -> None:
+        """Remove the saved token file for this service (a logout).
+
+        Args:
+            revoke: Also revoke the token at the service first. The local
+                file is removed even when revocation fails.
+
+        Raises:
+            AuthError: Only with ``revoke=True``: revocation failed or the
+                service has no revocation endpoint. The message says what
+                may still be live. The token file is gone by then.
+        """
+        revoke_error: Optional[AuthError] = None
+        with self._store.lock():
+            token = self._load_quietly() if revoke else None
+            if token is not None:
+                revoke_error = self._revoke(token)
+            self._store.delete()
+        self._rejected.clear()
+        if revoke_error is not None:
+            raise revoke_error
+
+    def invalidate(self, access_token: Optional[str] = None) -> None:
+        """Record that the service rejected a token (for example with 401).
+
+        The next ``authenticate()`` refreshes the saved token once, unless
+        another process already saved a different one, which is then used.
+
+        Args:
+            access_token: The rejected token; by default the saved one.
+        """
+        if access_token is None:
+            token = self._load_quietly()
+            access_token = token.access_token if token else None
+        if access_token:
+            self._rejected.add(fingerprint(access_token))
+            logger.info(
+                "%s: token %s marked as rejected",
+                self.config.service,
+                fingerprint(access_token),
+            )
+
+    # -- the steps -------------------------------------------------------
+
+    def _try_saved_token(self, attempts: _Attempts) -> Optional[AuthResult]:
+        step = "saved token"
+        try:
+            token = self._store.load()
+        except StorageError as exc:
+            attempts.add(step, str(exc))
+            return None
+        if token is None:
+            attempts.add(step, f"none saved at {self._store.path}")
+            return None
+        if self._usable(token):
+            return _success(token, "saved_token")
+        if not token.refresh_token:
+            state = "was rejected" if self._is_rejected(token) else "has expired"
+            attempts.add(step, f"the token {state} and has no refresh token")
+            return None
+        return self._refresh_under_lock(attempts)
+
+    def _refresh_under_lock(self, attempts: _Attempts) -> Optional[AuthResult]:
+        """Refresh once across processes: lock, re-read, refresh if due, save."""
+        from .flows.refresh import refresh_token
+
+        step = "saved token"
+        try:
+            with self._store.lock():
+                current = self._store.load(use_cache=False)
+                if current is None:
+                    attempts.add(step, "removed by another process")
+                    return None
+                if self._usable(current):
+                    logger.debug(
+                        "%s: using the token another process saved", self.config.service
+                    )
+                    return _success(current, "saved_token")
+                if not current.refresh_token:
+                    attempts.add(step, "the token has expired and has no refresh token")
+                    return None
+                try:
+                    refreshed = refresh_token(
+                        self.config, current, settings=self._http()
+                    )
+                except TokenEndpointError as exc:
+                    return self._after_failed_refresh(current, exc, attempts)
+                self._store.save(refreshed)
+        except AuthError as exc:
+            attempts.add(step, str(exc))
+            return None
+        self._rejected.discard(fingerprint(current.access_token))
+        return _success(refreshed, "saved_token")
+
+    def _after_failed_refresh(
+        self, sent: StoredToken, error: TokenEndpointError, attempts: _Attempts
+    ) -> Optional[AuthResult]:
+        """Use a newer token if one appeared; otherwise record why refresh failed.
+
+        A process that refreshed without this lock (an older version, or a
+        file copied in by hand) may have rotated the refresh token we sent.
+        Nothing is deleted: the saved refresh token may still be the newest.
+        """
+        latest = self._store.load(use_cache=False)
+        if (
+            latest is not None
+            and latest.refresh_token != sent.refresh_token
+            and self._usable(latest)
+        ):
+            return _success(latest, "saved_token")
+        verb = "rejected by the service" if error.status is not None else "failed"
+        reason = f"token refresh {verb} ({error.summary})"
+        if not error.retryable:
+            reason += f"; sign in again with `planopticon auth {self.config.service}`"
+        attempts.add("saved token", reason)
+        return None
+
+    def _try_client_credentials(self, attempts: _Attempts) -> Optional[AuthResult]:
+        step = "client credentials"
+        if not self.config.supports_oauth:
+            return None
+        if not self.config.resolved_account_id:
+            if self.config.account_id_env:
+                attempts.add(
+                    step, f"not tried, {self.config.account_id_env} is not set"
+                )
+            return None
+        from .flows.client_credentials import fetch_client_credentials_token
+
+        try:
+            with self._store.lock():
+                current = self._store.load(use_cache=False)
+                if current is not None and self._usable(current):
+                    return _success(current, current.method or "client_credentials")
+                token = fetch_client_credentials_token(
+                    self.config, settings=self._http()
+                )
+                self._store.save(token)
+        except TokenEndpointError as exc:
+            attempts.add(step, f"rejected by the service ({exc.summary})")
+            return None
+        except AuthError as exc:
+            attempts.add(step, str(exc))
+            return None
+        return _success(token, "client_credentials")
+
+    def _try_interactive(self, attempts: _Attempts) -> Optional[AuthResult]:
+        step = "interactive sign-in"
+        if not self.config.supports_oauth:
+            return None
+        if not self.config.resolved_client_id:
+            if self.config.client_id_env:
+                attempts.add(step, f"not tried, {self.config.client_id_env} is not set")
+            return None
+        if not self._is_interactive():
+            attempts.add(
+                step,
+                "skipped because no person can answer (standard input is not a "
+                f"terminal); run `planopticon auth {self.config.service}` in a "
+                f"terminal, or set {INTERACTIVE_ENV}=1",
+            )
+            return None
+        try:
+            token = self._sign_in()
+            with self._store.lock():
+                self._store.save(token)
+        except TokenEndpointError as exc:
+            attempts.add(step, f"code exchange rejected by the service ({exc.summary})")
+            return None
+        except AuthError as exc:
+            attempts.add(step, str(exc))
+            return None
+        self._rejected.clear()
+        return _success(token, token.method or "oauth_pkce")
+
+    def _try_api_key(self, attempts: _Attempts) -> Optional[AuthResult]:
+        if not self.config.api_key_env:
+            return None
+        api_key = self.config.resolved_api_key
+        if not api_key:
+            attempts.add("API key", f"{self.config.api_key_env} is not set")
+            return None
+        return AuthResult(success=True, access_token=api_key, method="api_key")
+
+    # -- helpers ---------------------------------------------------------
+
+    def _sign_in(self) -> StoredToken:
+        console = self._console or Console()
+        if not self.open_browser:
+            console.open_browser = None
+        if self._use_device_flow():
+            from .flows.device import sign_in_with_device_code
+
+            return sign_in_with_device_code(
+                self.config, console, timeout=self.login_timeout, settings=self._http()
+            )
+        from .flows.authorization_code import sign_in_with_browser
+
+        return sign_in_with_browser(
+            self.config, console, timeout=self.login_timeout, settings=self._http()
+        )
+
+    def _use_device_flow(self) -> bool:
+        if self.device is not None:
+            if self.device and not self.config.device_authorization_url:
+                raise ConfigurationError(
+                    f"{self.config.service}: the device flow needs a "
+                    "device_authorization_url, and none is configured."
+                )
+            return self.device
+        if not self.config.device_authorization_url or _browser_available():
+            return False
+        from .dialects import get_dialect
+
+        return get_dialect(self.config).device_flow_when_headless
+
+    def _revoke(self, token: StoredToken) -> Optional[AuthError]:
+        """Revoke at the service; return the error instead of raising it."""
+        from .dialects import get_dialect
+        from .flows.refresh import refresh_token
+        from .flows.revoke import revoke_token
+
+        try:
+            if (
+                get_dialect(self.config).revokes_with_access_token
+                and not token.is_fresh()
+            ):
+                token = refresh_token(self.config, token, settings=self._http())
+            revoke_token(self.config, token, settings=self._http())
+        except AuthError as exc:
+            live = "refresh token" if token.refresh_token else "access token"
+            logger.warning(
+                "%s: revocation failed (%s); the %s may still be live at the service "
+                "until it expires.",
+                self.config.service,
+                exc,
+                live,
+            )
+            return exc
+        return None
+
+    def _load_quietly(self) -> Optional[StoredToken]:
+        try:
+            return self._store.load()
+        except StorageError:
+            return None
+
+    def _usable(self, token: StoredToken) -> bool:
+        return token.is_fresh() and not self._is_rejected(token)
+
+    def _is_rejected(self, token: StoredToken) -> bool:
+        return fingerprint(token.access_token) in self._rejected
+
+    def _is_interactive(self) -> bool:
+        if self.interactive is not None:
+            return self.interactive
+        setting = os.environ.get(INTERACTIVE_ENV, "").strip().lower()
+        if setting in _TRUE:
+            return True
+        if setting in _FALSE:
+            return False
+        if setting:
+            logger.warning("Ignoring %s=%r: use 1 or 0.", INTERACTIVE_ENV, setting)
+        stdin = sys.stdin
+        try:
+            return stdin is not None and stdin.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    def _http(self) -> HttpSettings:
+        return HttpSettings(timeout=self.http_timeout)
+
+    def _failure_message(self, attempts: _Attempts) -> str:
+        config = self.config
+        message = f"{config.service}: no authentication method succeeded."
+        if attempts.reasons:
+            message += " " + "; ".join(attempts.reasons) + "."
+        hints = []
+        if config.supports_oauth and config.client_id_env:
+            names = [config.client_id_env]
+            if config.client_secret_env:
+                names.append(config.client_secret_env)
+            hints.append(" and ".join(names) + " to sign in with OAuth")
+        if config.supports_oauth and config.account_id_env:
+            hints.append(
+                f"{config.account_id_env} as well for server-to-server sign-in"
+            )
+        if config.api_key_env:
+            hints.append(f"{config.api_key_env} to use an API key")
+        if hints:
+            message += " Set " + ", or ".join(hints) + "."
+        return message
+
+
+def _success(token: StoredToken, method: str) -> AuthResult:
+    return AuthResult(
+        success=True,
+        access_token=token.access_token,
+        method=method,
+        expires_at=token.expires_at,
+        refresh_token=token.refresh_token,
+    )
+
+
+def _browser_available() -> bool:
+    """Guess whether ``webbrowser`` can open a browser a person will see."""
+    if os.environ.get("BROWSER"):
+        return True
+    if os.environ.get("SSH_CONNECTION") or os.environ.get("SSH_TTY"):
+        return False
+    if sys.platform.startswith("linux") or "bsd" in sys.platform:
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True

@@ -1,0 +1,1 @@
+"""The ``planopticon`` command line."""
