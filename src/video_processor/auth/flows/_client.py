@@ -25,7 +25,8 @@ def build_client(
     client_id, secret = split_client(config, token)
     if not client_id:
         raise ConfigurationError(
-            f"{config.service}: no client ID is configured.{set_hint(config.client_id_env)}"
+            f"{config.service}: no client ID is configured."
+            + set_hint(config.client_id_env)
         )
     if device:
         method = dialect.device_auth_method(config, secret)
