@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 import video_processor.auth as auth
-from video_processor.auth.errors import ConfigurationError
 from video_processor.auth import (
     KNOWN_CONFIGS,
     AuthConfig,
@@ -20,6 +19,7 @@ from video_processor.auth import (
     get_auth_config,
     get_auth_manager,
 )
+from video_processor.auth.errors import ConfigurationError
 
 DOCUMENTED_CONFIG_FIELDS = [
     ("service", None),
@@ -207,7 +207,9 @@ def test_invalid_service_name_is_rejected(name: str) -> None:
 
 
 def test_reprs_mask_secrets() -> None:
-    config = AuthConfig(service="x", client_id="visible-id", client_secret="s3cr3t-value")
+    config = AuthConfig(
+        service="x", client_id="visible-id", client_secret="s3cr3t-value"
+    )
     result = AuthResult(
         success=True, access_token="at-value-123", refresh_token="rt-value-456"
     )

@@ -28,7 +28,9 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def _token(access: str = "access-one", refresh: str | None = "refresh-one") -> StoredToken:
+def _token(
+    access: str = "access-one", refresh: str | None = "refresh-one"
+) -> StoredToken:
     return StoredToken(access_token=access, refresh_token=refresh, expires_at=None)
 
 
@@ -61,7 +63,13 @@ def test_save_writes_documented_fields(tmp_path: Path) -> None:
     )
     store.save(token)
     data = json.loads(store.path.read_text())
-    for key in ("access_token", "refresh_token", "expires_at", "client_id", "client_secret"):
+    for key in (
+        "access_token",
+        "refresh_token",
+        "expires_at",
+        "client_id",
+        "client_secret",
+    ):
         assert key in data, key
     assert data["expires_at"] == 123.0
 
@@ -92,7 +100,13 @@ def test_load_tightens_loose_file_with_warning(
 
 @pytest.mark.parametrize(
     "content",
-    [b"{not json", b"[]", b'{"refresh_token": "r"}', b'{"access_token": 5}', b"\xff\xfe"],
+    [
+        b"{not json",
+        b"[]",
+        b'{"refresh_token": "r"}',
+        b'{"access_token": 5}',
+        b"\xff\xfe",
+    ],
 )
 def test_corrupt_file_is_set_aside(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, content: bytes
@@ -103,7 +117,9 @@ def test_corrupt_file_is_set_aside(
     with caplog.at_level(logging.WARNING):
         assert TokenStore(path).load() is None
     assert not path.exists()
-    aside = [p for p in tmp_path.iterdir() if p.name.startswith("zoom_token.json.corrupt-")]
+    aside = [
+        p for p in tmp_path.iterdir() if p.name.startswith("zoom_token.json.corrupt-")
+    ]
     assert len(aside) == 1
     assert aside[0].read_bytes() == content
     assert "corrupt" in caplog.text

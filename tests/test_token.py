@@ -58,7 +58,9 @@ def test_refresh_without_new_refresh_token_keeps_old() -> None:
 
 def test_rotated_refresh_token_replaces_old() -> None:
     previous = StoredToken(access_token="old", refresh_token="old-refresh")
-    token = _build({"access_token": "new", "refresh_token": "new-refresh"}, previous=previous)
+    token = _build(
+        {"access_token": "new", "refresh_token": "new-refresh"}, previous=previous
+    )
     assert token.refresh_token == "new-refresh"
 
 
