@@ -76,3 +76,39 @@ def expire_saved_token(path: Path) -> dict[str, Any]:
     data["expires_at"] = 1.0
     path.write_text(json.dumps(data))
     return data
+
+
+def write_service_table(home: Path, service: str, fields: dict[str, Any]) -> Path:
+    """Append a ``[services.NAME]`` table to ``config.toml`` in ``home``."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "config.toml"
+    lines = [f"[services.{service}]"]
+    for key, value in fields.items():
+        if value is None:
+            continue
+        lines.append(f"{key} = {json.dumps(value)}")
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n\n")
+    return path
+
+
+def idp_service_table(
+    idp: IdentityProvider, client_id: str, **fields: Any
+) -> dict[str, Any]:
+    """Return ``config.toml`` keys for one of the test server's clients."""
+    config = idp_config(idp, client_id, **fields)
+    keys = (
+        "oauth_authorize_url",
+        "oauth_token_url",
+        "client_id",
+        "client_secret",
+        "scopes",
+        "redirect_uri",
+        "token_endpoint_auth_method",
+        "device_authorization_url",
+        "revocation_url",
+        "api_key_env",
+        "account_id",
+        "client_credentials_grant",
+    )
+    return {key: getattr(config, key) for key in keys}

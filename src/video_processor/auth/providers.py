@@ -134,13 +134,12 @@ def get_auth_config(service: str) -> Optional[AuthConfig]:
         return None
     if base is None:
         return AuthConfig(service=service, **_parse_table(service, table or {}))
-    overrides = _parse_table(service, table) if table else {}
-    return dataclasses.replace(
-        base,
-        scopes=list(base.scopes),
-        authorize_params=dict(base.authorize_params),
-        **overrides,
-    )
+    values: Dict[str, Any] = {
+        "scopes": list(base.scopes),
+        "authorize_params": dict(base.authorize_params),
+    }
+    values.update(_parse_table(service, table) if table else {})
+    return dataclasses.replace(base, **values)
 
 
 def configured_services() -> list[str]:
