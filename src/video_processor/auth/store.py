@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 DIRECTORY_MODE = 0o700
 FILE_MODE = 0o600
 DEFAULT_LOCK_TIMEOUT = 120.0
+# Temporary files older than this were left by a process killed mid-write.
+STALE_TEMPORARY_AGE = 300.0
 
 _StatKey = Tuple[int, int, int, int]
 
@@ -155,6 +157,7 @@ class TokenStore:
                 path=self.path,
             ) from exc
         _fsync_directory(directory)
+        self._remove_stale_temporaries()
 
         with _cache_guard:
             _cache[self.path] = (_stat_key(self.path.stat()), token)
@@ -293,6 +296,14 @@ class TokenStore:
             reason,
             target,
         )
+
+    def _remove_stale_temporaries(self) -> None:
+        cutoff = time.time() - STALE_TEMPORARY_AGE
+        for leftover in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
+                    logger.debug("Removed the stale temporary file %s", leftover)
 
     def _forget(self) -> None:
         with _cache_guard:
