@@ -25,6 +25,8 @@ Environment variables:
 - ``FAKE_BROWSER_ACTION``: ``consent`` (default) grants access, ``deny`` aborts at
   the consent page so the server redirects with ``error=access_denied``, and
   ``ignore`` makes no request at all, like a user who never signs in.
+  ``remote`` consents but records the redirect to the listener without
+  requesting it, like a browser on another machine.
 - ``FAKE_BROWSER_LOGIN``: the login name to submit, which becomes the ``sub`` of the
   tokens (default ``test-user``).
 - ``FAKE_BROWSER_LOG``: a file that receives one JSON object per run, one per line,
@@ -50,7 +52,7 @@ REQUEST_TIMEOUT_SECONDS = 10.0
 MAX_STEPS = 30
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 INTERACTION_PATH = re.compile(r"^/interaction/[^/]+$")
-ACTIONS = ("consent", "deny", "ignore")
+ACTIONS = ("consent", "deny", "ignore", "remote")
 DEFAULT_LOGIN = "test-user"
 LOGIN_PASSWORD = "any-password"
 
@@ -239,6 +241,8 @@ def follow(
                 return
             if origin(target) != server_origin:
                 result.final_url = str(target)
+                if action == "remote":
+                    return
                 listener_response = send(client, "GET", target, result)
                 result.listener_status = listener_response.status_code
                 result.listener_body = listener_response.text

@@ -73,7 +73,7 @@ class BrowserEnv:
         self.command = command
 
     def set_action(self, action: str) -> None:
-        """Set FAKE_BROWSER_ACTION: ``consent``, ``deny`` or ``ignore``."""
+        """Set FAKE_BROWSER_ACTION: ``consent``, ``deny``, ``ignore`` or ``remote``."""
         self._monkeypatch.setenv("FAKE_BROWSER_ACTION", action)
 
     def set_login(self, login: str) -> None:

@@ -35,6 +35,7 @@ class Console:
         self.stdin = stdin if stdin is not None else sys.stdin
         self.stderr = stderr if stderr is not None else sys.stderr
         self.open_browser = open_browser
+        self._pending = b""
 
     def say(self, text: str) -> None:
         """Write a line of instructions."""
@@ -79,12 +80,22 @@ class Console:
         """Return a line if one arrives within ``timeout`` seconds.
 
         Returns ``""`` at end of input and ``None`` when nothing arrived.
+        The descriptor is read directly: a buffered ``readline`` could pull a
+        second line into a buffer that ``select`` cannot see.
         """
         descriptor = self.input_fd()
         if descriptor is None:
             return None
-        readable, _, _ = select.select([descriptor], [], [], timeout)
-        if not readable:
+        if b"\n" not in self._pending:
+            readable, _, _ = select.select([descriptor], [], [], timeout)
+            if not readable:
+                return None
+            chunk = os.read(descriptor, 4096)
+            if not chunk:
+                line, self._pending = self._pending, b""
+                return line.decode(errors="replace").strip() if line.strip() else ""
+            self._pending += chunk
+        if b"\n" not in self._pending:
             return None
-        line = self.stdin.readline()
-        return line.strip() if line else ""
+        line, _, self._pending = self._pending.partition(b"\n")
+        return line.decode(errors="replace").strip() or None
