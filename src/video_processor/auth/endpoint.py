@@ -8,11 +8,8 @@ raised at once as ``TokenEndpointError``.
 
 from __future__ import annotations
 
-import email.utils
-import ipaddress
 import json
 import logging
-import random
 import re
 import time
 from dataclasses import dataclass, field
@@ -69,6 +66,8 @@ def is_loopback_host(host: Optional[str]) -> bool:
         return False
     if host.lower() == "localhost":
         return True
+    import ipaddress
+
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
@@ -261,6 +260,8 @@ def _error_code(data: Optional[Dict[str, Any]]) -> Optional[str]:
 def _retry_delay(error: TokenEndpointError, attempt: int) -> float:
     if error.retry_after is not None:
         return error.retry_after
+    import random
+
     backoff = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
     # Full jitter keeps processes that failed together from retrying together.
     return random.uniform(backoff / 2, backoff)  # noqa: S311 - not a secret
@@ -272,6 +273,8 @@ def _parse_retry_after(value: Optional[str]) -> Optional[float]:
     value = value.strip()
     if re.fullmatch(r"\d+(\.\d+)?", value):
         return float(value)
+    import email.utils
+
     try:
         moment = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

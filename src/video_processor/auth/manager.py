@@ -18,16 +18,18 @@ import logging
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional
+from typing import TYPE_CHECKING, Callable, List, Optional
 
 from ._secrets import fingerprint
 from .config import AuthConfig
-from .console import Console
 from .endpoint import HttpSettings
 from .errors import AuthError, ConfigurationError, StorageError, TokenEndpointError
 from .result import AuthResult
 from .store import DEFAULT_LOCK_TIMEOUT, TokenStore
 from .token import StoredToken
+
+if TYPE_CHECKING:
+    from .console import Console
 
 logger = logging.getLogger(__name__)
 
@@ -318,6 +320,8 @@ class OAuthManager:
     # -- helpers ---------------------------------------------------------
 
     def _sign_in(self) -> StoredToken:
+        from .console import Console
+
         console = self._console or Console()
         if not self.open_browser:
             console.open_browser = None
