@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -9,6 +10,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ import pytest
 from support.auth_helpers import UnreadableInput, expire_saved_token, idp_config
 from support.idp import IdentityProvider
 from support.resource_server import ResourceServer
-from video_processor.auth import AuthConfig, OAuthManager
+from video_processor.auth import KNOWN_CONFIGS, AuthConfig, OAuthManager
 from video_processor.auth.console import Console
 from video_processor.auth.httpx_auth import OAuthManagerAuth
 from video_processor.auth.store import TokenStore
@@ -312,3 +314,37 @@ def test_stale_temporary_files_are_removed(tmp_path: Path, age: int) -> None:
     os.utime(leftover, (old, old))
     TokenStore(path).save(StoredToken(access_token="a"))
     assert leftover.exists() is (age < 300)
+
+
+def test_rejected_refresh_adopts_newer_token_written_meanwhile(zoom_server) -> None:
+    config = dataclasses.replace(
+        KNOWN_CONFIGS["zoom"],
+        oauth_authorize_url=zoom_server.authorize_url,
+        oauth_token_url=zoom_server.token_url,
+        client_id=zoom_server.client_id,
+        client_secret=zoom_server.client_secret,
+    )
+    store = TokenStore(config.resolved_token_path)
+    store.save(
+        StoredToken(
+            access_token="expired-access",
+            refresh_token="retired-refresh",
+            expires_at=1.0,
+            client_id=zoom_server.client_id,
+        )
+    )
+    zoom_server.delay_next(1.0)
+    newer = StoredToken(
+        access_token="written-by-another-process",
+        refresh_token="newest-refresh",
+        expires_at=time.time() + 3600,
+    )
+    writer = threading.Timer(0.3, lambda: TokenStore(store.path).save(newer))
+    writer.start()
+    result = OAuthManager(config, interactive=False).authenticate()
+    writer.join()
+    assert result.success, result.error
+    assert result.access_token == "written-by-another-process"
+    assert len(zoom_server.token_requests) == 1
+    saved = json.loads(store.path.read_text())
+    assert saved["refresh_token"] == "newest-refresh"

@@ -47,7 +47,7 @@ class AuthConfig:
         scopes: Scopes to request.
         redirect_uri: Redirect URI of the authorization code flow. A loopback
             ``http://127.0.0.1...`` or ``http://localhost...`` URI starts a
-            local listener; any other URI asks the user to paste the code.
+            local listener. With any other URI the user pastes the code.
         account_id: Account ID for the client credentials grant.
         account_id_env: Environment variable holding the account ID.
         token_path: Token file, instead of the PlanOpticon home.

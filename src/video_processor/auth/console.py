@@ -1,4 +1,4 @@
-"""What the interactive steps show the person signing in, and read back.
+"""Output and input of the interactive steps, for the person signing in.
 
 Everything goes to standard error, so that standard output stays free for
 commands whose output is a token.

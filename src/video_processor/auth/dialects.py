@@ -1,4 +1,4 @@
-"""How each service's OAuth endpoints expect to be spoken to.
+"""Request and response conventions of each service's OAuth endpoints.
 
 A dialect turns a grant into an ``EndpointRequest`` (client authentication,
 body encoding, headers) and adds the authorization URL parameters that a
@@ -375,7 +375,7 @@ class DropboxDialect(Dialect):
 class GitHubDialect(Dialect):
     """GitHub: JSON on request, errors with HTTP 200, a non-standard revocation.
 
-    The token endpoint answers form-encoded unless asked for JSON, which
+    The token endpoint responds form-encoded unless asked for JSON, which
     every request here does; ``endpoint.parse_response`` reads both and finds
     errors at any status. The device flow sends no secret. Revocation is
     ``DELETE /applications/{client_id}/token`` with Basic authentication and a

@@ -2,7 +2,7 @@
 
 Every request has a timeout and verifies TLS. Transient failures (connection
 errors, HTTP 5xx and 429, ``temporarily_unavailable``) are retried with a
-capped exponential back-off that honours ``Retry-After``; permanent ones are
+capped exponential back-off that honours ``Retry-After``. Permanent ones are
 raised at once as ``TokenEndpointError``.
 """
 
@@ -61,7 +61,7 @@ class HttpSettings:
 
 
 def is_loopback_host(host: Optional[str]) -> bool:
-    """Whether ``host`` is ``localhost`` or a loopback IP address."""
+    """Return whether ``host`` is ``localhost`` or a loopback IP address."""
     if not host:
         return False
     if host.lower() == "localhost":
@@ -106,7 +106,7 @@ def send(
         request: The request to send.
         settings: Timeouts and retry limits.
         expect_body: Whether a successful response carries a JSON or
-            form-encoded object. Revocation endpoints often answer with an
+            form-encoded object. Revocation endpoints often respond with an
             empty body.
 
     Raises:
@@ -167,7 +167,7 @@ def _send_once(
             ),
         ) from None
     logger.debug(
-        "%s %s answered HTTP %d",
+        "%s %s responded with HTTP %d",
         request.method,
         _host(request.url),
         response.status_code,

@@ -60,7 +60,7 @@ class TokenEndpointError(AuthError):
             ``http_503`` / ``connection_failed`` when the service sent none.
         description: The service's ``error_description`` or equivalent.
         status: The HTTP status, or ``None`` when no response arrived.
-        retry_after: Seconds the service asked us to wait, if it said.
+        retry_after: Seconds to wait, from the response's ``Retry-After``.
     """
 
     def __init__(

@@ -1,6 +1,6 @@
 """A one-shot listener for the authorization redirect (RFC 8252 section 7.3).
 
-It binds a loopback address only, answers exactly one request whose path and
+It binds a loopback address only, accepts exactly one request whose path and
 ``state`` match, and gives every other request 404 while it keeps waiting,
 a browser's ``/favicon.ico`` included.
 """
@@ -83,7 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         # The request line carries the authorization code: log no part of it.
-        logger.debug("Redirect listener answered a request")
+        logger.debug("Redirect listener responded to a request")
 
 
 class RedirectListener:

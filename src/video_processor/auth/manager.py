@@ -40,7 +40,7 @@ _FALSE = {"0", "false", "no", "off"}
 
 @dataclass
 class _Attempts:
-    """Why each step of one ``authenticate()`` call did not succeed."""
+    """Reasons why the steps of one ``authenticate()`` call did not succeed."""
 
     service: str
     reasons: List[str] = field(default_factory=list)
@@ -106,7 +106,7 @@ class OAuthManager:
         """Run the full auth chain and return the result.
 
         Never raises for an authentication failure: a failed result's
-        ``error`` says which steps were tried, why each failed, and which
+        ``error`` lists which steps were tried, why each failed, and which
         environment variables to set.
         """
         attempts = _Attempts(self.config.service)
@@ -142,7 +142,7 @@ class OAuthManager:
 
         Raises:
             AuthError: Only with ``revoke=True``: revocation failed or the
-                service has no revocation endpoint. The message says what
+                service has no revocation endpoint. The message names what
                 may still be live. The token file is gone by then.
         """
         revoke_error: Optional[AuthError] = None

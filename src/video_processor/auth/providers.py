@@ -1,9 +1,9 @@
 """The six known services, and configuration from ``config.toml``.
 
-``KNOWN_CONFIGS`` holds the documented endpoints, variable names and scopes.
-Where a documented value cannot work with the service, the entry differs
-and says why: the out-of-band redirect URI is rejected by Google, Microsoft,
-GitHub, Zoom and Notion, so those use a loopback redirect instead.
+``KNOWN_CONFIGS`` contains the documented endpoints, variable names and scopes.
+Where a documented value cannot work with the service, the entry differs and
+a comment gives the reason. Google, Microsoft, GitHub, Zoom and Notion reject
+the out-of-band redirect URI, so their entries use a loopback redirect.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What ``planopticon auth status`` reports, as plain data.
+"""The report of ``planopticon auth status``, as plain data.
 
 ``service_status()`` returns one JSON-ready object per service. Its keys
 are a stable, documented schema (``SCHEMA_VERSION``); new keys may be added,

@@ -51,7 +51,7 @@ class StoredToken:
         return masked_repr(self)
 
     def is_fresh(self) -> bool:
-        """Whether the token can be handed out without a refresh."""
+        """Return whether the token can be handed out without a refresh."""
         return self.expires_at is None or _clock.now() < self.expires_at
 
     def to_json(self) -> Dict[str, Any]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 from ..config import AuthConfig
 from ..dialects import Client, Dialect, split_client
-from ..errors import ConfigurationError
+from ..endpoint import EndpointRequest, HttpSettings, send
+from ..errors import ConfigurationError, TokenEndpointError
 from ..token import StoredToken
 
 
@@ -44,3 +45,32 @@ def build_client(
 def set_hint(variable: Optional[str]) -> str:
     """Return " Set VARIABLE." for an error message, or "" without a name."""
     return f" Set {variable}." if variable else ""
+
+
+def request_token(
+    request: EndpointRequest,
+    client: Client,
+    *,
+    method: str,
+    settings: Optional[HttpSettings] = None,
+    requested_scopes: Sequence[str] = (),
+    previous: Optional[StoredToken] = None,
+) -> StoredToken:
+    """Send a token request and build the token from the response.
+
+    Raises:
+        TokenEndpointError: The service rejected the request, or its
+            response has no usable access token (``invalid_response``).
+    """
+    response = send(request, settings=settings)
+    try:
+        return StoredToken.from_response(
+            response,
+            method=method,
+            client_id=client.client_id,
+            client_secret=client.client_secret,
+            requested_scopes=requested_scopes,
+            previous=previous,
+        )
+    except ValueError as exc:
+        raise TokenEndpointError("invalid_response", str(exc)) from None

@@ -1,8 +1,8 @@
 """Interactive sign-in: the authorization code grant with PKCE.
 
 RFC 6749 section 4.1 with RFC 7636 (S256 only). A loopback redirect URI
-(RFC 8252 section 7.3) is served by ``RedirectListener``; any other redirect
-URI, the out-of-band one included, means the person pastes the code or the
+(RFC 8252 section 7.3) is served by ``RedirectListener``. With any other
+redirect URI, the out-of-band one included, the person pastes the code or the
 whole redirected URL.
 """
 
@@ -22,11 +22,11 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from ..config import AuthConfig
 from ..console import Console
 from ..dialects import Client, Dialect, get_dialect
-from ..endpoint import HttpSettings, is_loopback_host, send
+from ..endpoint import HttpSettings, is_loopback_host
 from ..errors import AuthorizationError
 from ..loopback import RedirectListener
 from ..token import StoredToken
-from ._client import build_client
+from ._client import build_client, request_token
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class _Authorization:
 
 
 def is_loopback_redirect(redirect_uri: str) -> bool:
-    """Whether ``redirect_uri`` is served by the local redirect listener."""
+    """Return whether ``redirect_uri`` is served by the local redirect listener."""
     parts = urlsplit(redirect_uri)
     return parts.scheme == "http" and is_loopback_host(parts.hostname)
 
@@ -60,7 +60,7 @@ def sign_in_with_browser(
 
     Args:
         config: The service.
-        console: Where the URL is shown and the pasted answer read.
+        console: Where the URL is shown and the pasted code or URL read.
         timeout: Seconds to wait for the redirect or the pasted code.
         settings: Timeouts and retries of the code exchange.
 
@@ -131,8 +131,8 @@ def _wait_for_redirect(
 
     When the browser runs on another machine its redirect cannot reach this
     listener, so the person may paste the redirected URL from the address
-    bar instead. The first valid answer wins; the listener is closed by the
-    caller either way.
+    bar instead. The first valid callback or pasted URL wins,
+    and the caller closes the listener either way.
     """
     watch_input = console.input_fd() is not None
     if watch_input:
@@ -156,7 +156,9 @@ def _wait_for_redirect(
             continue
         line = console.poll_line(wait)
         if line == "":
-            watch_input = False  # end of input: only the listener can answer now
+            watch_input = (
+                False  # end of input: only the listener can deliver the code now
+            )
         elif line:
             try:
                 return _parse_pasted(line, authorization.state, require_url=True)
@@ -230,12 +232,11 @@ def _exchange_code(
     if authorization.code_verifier:
         grant["code_verifier"] = authorization.code_verifier
     request = dialect.token_request(config, client, grant)
-    response = send(request, settings=settings)
-    token = StoredToken.from_response(
-        response,
+    token = request_token(
+        request,
+        client,
         method="oauth_pkce",
-        client_id=client.client_id,
-        client_secret=client.client_secret,
+        settings=settings,
         requested_scopes=dialect.authorize_scopes(config),
     )
     logger.info("Signed in to %s with the authorization code flow", config.service)

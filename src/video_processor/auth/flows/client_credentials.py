@@ -8,10 +8,10 @@ from typing import Optional
 
 from ..config import AuthConfig
 from ..dialects import get_dialect
-from ..endpoint import HttpSettings, send
+from ..endpoint import HttpSettings
 from ..errors import ConfigurationError
 from ..token import StoredToken
-from ._client import build_client, set_hint
+from ._client import build_client, request_token, set_hint
 
 logger = logging.getLogger(__name__)
 
@@ -36,12 +36,11 @@ def fetch_client_credentials_token(
             + set_hint(config.client_secret_env)
         )
     request = dialect.client_credentials_request(config, client, account_id)
-    response = send(request, settings=settings)
-    token = StoredToken.from_response(
-        response,
+    token = request_token(
+        request,
+        client,
         method="client_credentials",
-        client_id=client.client_id,
-        client_secret=client.client_secret,
+        settings=settings,
         requested_scopes=config.scopes,
     )
     logger.info("Obtained a %s token with the client credentials grant", config.service)

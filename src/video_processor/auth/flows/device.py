@@ -13,7 +13,7 @@ from ..dialects import DEVICE_CODE_GRANT, get_dialect
 from ..endpoint import HttpSettings, send
 from ..errors import AuthorizationError, TokenEndpointError
 from ..token import StoredToken, parse_seconds
-from ._client import build_client
+from ._client import build_client, request_token
 
 logger = logging.getLogger(__name__)
 
@@ -70,17 +70,16 @@ def sign_in_with_device_code(
             {"grant_type": DEVICE_CODE_GRANT, "device_code": device_code},
         )
         try:
-            response = send(poll, settings=settings)
+            token = request_token(
+                poll,
+                client,
+                method="device_code",
+                settings=settings,
+                requested_scopes=scopes,
+            )
         except TokenEndpointError as exc:
             interval = _next_interval(exc, interval, config.service)
             continue
-        token = StoredToken.from_response(
-            response,
-            method="device_code",
-            client_id=client.client_id,
-            client_secret=client.client_secret,
-            requested_scopes=scopes,
-        )
         console.say(f"Signed in to {config.service}.")
         return token
 

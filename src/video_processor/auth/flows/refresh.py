@@ -8,10 +8,10 @@ from typing import Optional
 from .._secrets import fingerprint
 from ..config import AuthConfig
 from ..dialects import get_dialect
-from ..endpoint import HttpSettings, send
+from ..endpoint import HttpSettings
 from ..errors import ConfigurationError
 from ..token import StoredToken
-from ._client import build_client
+from ._client import build_client, request_token
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +44,14 @@ def refresh_token(
         config.service,
         fingerprint(token.refresh_token),
     )
-    response = send(request, settings=settings)
-    refreshed = StoredToken.from_response(
-        response,
+    # NOTE: a retry after a lost response re-sends a refresh token that the
+    # service may already have rotated; services with single-use refresh
+    # tokens then reject it and the person must sign in again.
+    refreshed = request_token(
+        request,
+        client,
         method=token.method or "oauth_pkce",
-        client_id=client.client_id,
-        client_secret=client.client_secret,
+        settings=settings,
         previous=token,
     )
     logger.info(
