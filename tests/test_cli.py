@@ -149,8 +149,12 @@ def test_token_interactive_flag_allows_sign_in(
 def test_status_without_anything_configured(runner: CliRunner) -> None:
     result = _run(runner, "auth", "status")
     assert result.exit_code == 0
-    assert result.stdout.splitlines() == [
-        "No service is configured and no token is saved.",
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Zoom (zoom)"
+    assert "GitHub (github)" in lines
+    assert lines.count("  token: none saved") == 6
+    assert lines[-2:] == [
+        "No credentials are set and no token is saved.",
         "Run `planopticon auth --help` to see how to sign in.",
     ]
 
@@ -179,7 +183,9 @@ def test_status_lists_configured_service_and_token(
     # The server grants offline_access only with prompt=consent, and says so.
     assert lines[idp + 4] == "  granted scopes: openid read"
     assert lines[idp + 5] == "  file mode: 0600"
-    assert "GitHub" not in result.stdout
+    github = lines.index("GitHub (github)")
+    assert lines[github + 2] == "  token: none saved"
+    assert "No credentials are set" not in result.stdout
 
 
 def test_status_json_schema(

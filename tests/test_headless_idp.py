@@ -350,3 +350,26 @@ def test_no_browser_prints_url_only(idp: IdentityProvider, browser_env) -> None:
     assert result.success, result.error
     assert len(browser_env.runs) == 1
     assert "No browser could be opened" not in stderr.getvalue()
+
+
+def test_device_flow_keeps_polling_while_pending(idp: IdentityProvider) -> None:
+    manager, stderr = _device_manager(idp_config(idp, "public-app"))
+    idp.reset_stats()
+
+    def approve_late() -> None:
+        code = _wait_for(
+            lambda: (m := USER_CODE.search(stderr.getvalue())) and m.group(1)
+        )
+        time.sleep(2.5)
+        idp.approve_device(code)
+
+    approver = threading.Thread(target=approve_late, daemon=True)
+    approver.start()
+    result = manager.authenticate()
+    approver.join(5)
+    assert result.success, result.error
+    polls = idp.stats()["token_requests"].get(
+        "urn:ietf:params:oauth:grant-type:device_code"
+    )
+    assert polls is not None
+    assert polls >= 3

@@ -146,7 +146,10 @@ def token(service: str, interactive: bool) -> None:
 @click.argument("service", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON document.")
 def status(service: Optional[str], as_json: bool) -> None:
-    """Show credentials and saved tokens of every service, or of SERVICE."""
+    """Show credentials and saved tokens of every service, or of SERVICE.
+
+    Every known service is listed, followed by those defined in config.toml.
+    """
     if service:
         configs = [_config_or_usage_error(service)]
     else:
@@ -155,14 +158,12 @@ def status(service: Optional[str], as_json: bool) -> None:
         document = status_document(configs, str(planopticon_home()))
         click.echo(json.dumps(document, indent=2, sort_keys=True))
         return
-    for config in configs:
-        entry = service_status(config)
-        if service is None and not _worth_listing(entry):
-            continue
+    entries = [service_status(config) for config in configs]
+    for entry in entries:
         for line in _status_lines(entry, detail=service is not None):
             click.echo(line)
-    if service is None and not any(_worth_listing(service_status(c)) for c in configs):
-        click.echo("No service is configured and no token is saved.")
+    if service is None and not any(_worth_listing(entry) for entry in entries):
+        click.echo("No credentials are set and no token is saved.")
         click.echo("Run `planopticon auth --help` to see how to sign in.")
 
 
