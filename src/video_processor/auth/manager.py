@@ -146,12 +146,14 @@ class OAuthManager:
                 may still be live. The token file is gone by then.
         """
         revoke_error: Optional[AuthError] = None
+        self._rejected.clear()
+        if not self._store.path.exists():
+            return
         with self._store.lock():
             token = self._load_quietly() if revoke else None
             if token is not None:
                 revoke_error = self._revoke(token)
             self._store.delete()
-        self._rejected.clear()
         if revoke_error is not None:
             raise revoke_error
 
@@ -266,7 +268,8 @@ class OAuthManager:
             with self._store.lock():
                 current = self._store.load(use_cache=False)
                 if current is not None and self._usable(current):
-                    return _success(current, current.method or "client_credentials")
+                    # Another process saved a token while this one waited.
+                    return _success(current, "saved_token")
                 token = fetch_client_credentials_token(
                     self.config, settings=self._http()
                 )
