@@ -26,7 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from support.idp import IdentityProvider, default_config  # noqa: E402
-
 from video_processor.auth import AuthConfig, OAuthManager  # noqa: E402
 from video_processor.auth.console import Console  # noqa: E402
 

@@ -133,7 +133,10 @@ def test_token_failure_prints_nothing_on_stdout(
     result = _run(runner, "auth", "token", idp_service)
     assert result.exit_code == 1
     assert result.stdout == ""
-    assert "skipped because no person can answer" in result.stderr
+    assert (
+        "skipped because interactive sign-in is off for this run; sign in once "
+        "with `planopticon auth idp`" in result.stderr
+    )
     assert browser_env.runs == []
 
 
@@ -331,3 +334,90 @@ def test_console_script_runs_as_a_process(planopticon_home: Path) -> None:
     assert completed.stderr.startswith(
         "Error: zoom: no authentication method succeeded."
     )
+
+
+def test_logout_reports_unremovable_file(
+    runner: CliRunner, planopticon_home: Path
+) -> None:
+    (planopticon_home / "github_token.json").mkdir(parents=True)
+    result = _run(runner, "auth", "github", "--logout")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: Cannot remove the token file ")
+    assert "revok" not in result.stderr.lower()
+
+
+def test_logout_revoke_of_corrupt_file_fails(
+    runner: CliRunner, planopticon_home: Path
+) -> None:
+    planopticon_home.mkdir()
+    (planopticon_home / "notion_token.json").write_text("garbage")
+    result = _run(runner, "auth", "notion", "--logout", "--revoke")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "Error: notion: nothing was revoked because the saved token file is corrupt; "
+        "it was moved aside. The saved token was removed.\n"
+    )
+    assert len(list(planopticon_home.glob("notion_token.json.corrupt-*"))) == 1
+
+
+def test_status_survives_extreme_expiry(
+    runner: CliRunner, planopticon_home: Path
+) -> None:
+    planopticon_home.mkdir()
+    (planopticon_home / "zoom_token.json").write_text(
+        '{"access_token": "a", "expires_at": 1e20}'
+    )
+    for args in (["auth", "status"], ["auth", "status", "--json"]):
+        result = _run(runner, *args)
+        assert result.exit_code == 0, result.output
+
+
+def test_misspelled_services_table_is_reported(
+    runner: CliRunner, planopticon_home: Path
+) -> None:
+    planopticon_home.mkdir()
+    (planopticon_home / "config.toml").write_text('[service.github]\nscopes = ["x"]\n')
+    result = _run(runner, "auth", "status")
+    assert result.exit_code == 1
+    assert "unknown top-level key 'service'" in result.stderr
+
+
+def test_reserved_service_name_is_reported(
+    runner: CliRunner, planopticon_home: Path
+) -> None:
+    write_service_table(planopticon_home, "token", {"api_key_env": "X"})
+    result = _run(runner, "auth", "status", "token")
+    assert result.exit_code == 1
+    assert "[services.token] uses a name reserved for a command" in result.stderr
+
+
+def test_home_that_is_a_file_names_variable(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home_file = tmp_path / "not-a-directory"
+    home_file.write_text("")
+    monkeypatch.setenv("PLANOPTICON_HOME", str(home_file))
+    result = _run(runner, "auth", "zoom")
+    assert result.exit_code == 1
+    assert "Check PLANOPTICON_HOME, which is set to" in result.stderr
+
+
+def test_interactive_zero_applies_to_sign_in(
+    runner: CliRunner,
+    idp_service: str,
+    browser_env,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PLANOPTICON_INTERACTIVE", "0")
+    result = _run(runner, "auth", idp_service)
+    assert result.exit_code == 1
+    assert "PLANOPTICON_INTERACTIVE=0 turns interactive sign-in off" in result.stderr
+    assert browser_env.runs == []
+
+
+def test_sign_in_usage_names_the_service(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["auth", "zoom", "--bogus"])
+    assert result.exit_code == 2
+    assert "auth zoom [OPTIONS]" in result.stderr
+    assert "login" not in result.stderr

@@ -64,7 +64,7 @@ def test_retry_after_longer_than_budget_is_not_awaited(
     started = time.monotonic()
     result = OAuthManager(_zoom_s2s(zoom_server), interactive=False).authenticate()
     assert not result.success
-    assert "client credentials: rejected by the service (" in result.error
+    assert "client credentials: token request rejected by the service (" in result.error
     assert len(zoom_server.token_requests) == 1
     assert recorded_sleeps == []
     assert time.monotonic() - started < 10

@@ -29,7 +29,7 @@ from support.auth_helpers import (
 from support.idp import IdentityProvider
 from video_processor.auth import AuthConfig, OAuthManager, _clock
 from video_processor.auth.console import Console
-from video_processor.auth.errors import AuthError, ConfigurationError
+from video_processor.auth.errors import RevocationError
 from video_processor.auth.store import TokenStore
 from video_processor.auth.token import StoredToken
 from video_processor.cli.main import cli
@@ -197,10 +197,11 @@ def test_failed_revocation_still_removes_token(
         token_path=path,
         revocation_url=f"http://127.0.0.1:{port}/revoke",
     )
-    with pytest.raises(AuthError, match="connection_failed"):
+    with pytest.raises(RevocationError, match="connection_failed") as raised:
         OAuthManager(config, http_timeout=2).clear_token(revoke=True)
     assert not path.exists()
-    assert "the refresh token may still be live" in caplog.text
+    assert raised.value.still_live == "refresh token"
+    assert "The refresh token may still be valid at the service" in str(raised.value)
 
 
 def test_microsoft_revocation_explains_missing_endpoint(planopticon_home: Path) -> None:
@@ -210,7 +211,7 @@ def test_microsoft_revocation_explains_missing_endpoint(planopticon_home: Path) 
     TokenStore(config.resolved_token_path).save(
         StoredToken(access_token="at", refresh_token="rt", client_id="cid")
     )
-    with pytest.raises(ConfigurationError, match="has no token revocation endpoint"):
+    with pytest.raises(RevocationError, match="has no token revocation endpoint"):
         OAuthManager(config).clear_token(revoke=True)
     assert not config.resolved_token_path.exists()
 

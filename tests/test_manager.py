@@ -10,6 +10,7 @@ import pytest
 from support.auth_helpers import UnreadableInput
 from video_processor.auth import AuthConfig, OAuthManager, get_auth_manager
 from video_processor.auth.console import Console
+from video_processor.auth.errors import ConfigurationError
 from video_processor.auth.store import TokenStore
 from video_processor.auth.token import StoredToken
 
@@ -82,21 +83,98 @@ def test_invalid_interactive_variable_is_ignored_with_warning(
     assert "skipped because no person can answer" in result.error
 
 
-def test_unknown_dialect_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
-    config = AuthConfig(
-        service="x",
-        oauth_authorize_url="https://a.invalid/authorize",
-        oauth_token_url="https://a.invalid/token",
-        client_id="id",
-        client_secret="secret-value",
-        account_id="acct",
-        dialect="martian",
-    )
-    result = OAuthManager(config, interactive=False).authenticate()
-    assert not result.success
-    assert "unknown dialect 'martian'; use one of dropbox, github," in result.error
+def test_unknown_dialect_is_rejected() -> None:
+    with pytest.raises(
+        ConfigurationError, match="unknown dialect 'martian'; use one of"
+    ):
+        AuthConfig(service="x", dialect="martian")
+
+
+def test_dialect_names_match_dialects() -> None:
+    from video_processor.auth.config import DIALECT_NAMES
+    from video_processor.auth.dialects import DIALECTS
+
+    assert sorted(DIALECTS) == sorted(DIALECT_NAMES)
 
 
 def test_repr_shows_service_only() -> None:
     manager = get_auth_manager("zoom")
     assert repr(manager) == "OAuthManager(service='zoom')"
+
+
+def test_unlockable_token_file_falls_through_to_api_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "g.json"
+    TokenStore(path).save(
+        StoredToken(access_token="old", refresh_token="r", expires_at=1.0)
+    )
+    (tmp_path / "g.json.lock").mkdir()
+    monkeypatch.setenv("G_KEY", "key-value")
+    config = AuthConfig(
+        service="g",
+        oauth_authorize_url="https://a.invalid/authorize",
+        oauth_token_url="https://a.invalid/token",
+        client_id="id",
+        token_path=path,
+        api_key_env="G_KEY",
+    )
+    result = OAuthManager(config, interactive=False).authenticate()
+    assert result.success
+    assert result.method == "api_key"
+
+
+def test_unlockable_token_file_reports_path(tmp_path: Path) -> None:
+    path = tmp_path / "g.json"
+    TokenStore(path).save(
+        StoredToken(access_token="old", refresh_token="r", expires_at=1.0)
+    )
+    (tmp_path / "g.json.lock").mkdir()
+    config = AuthConfig(service="g", token_path=path, client_id="id")
+    result = OAuthManager(config, interactive=False).authenticate()
+    assert not result.success
+    assert f"Cannot create or lock {tmp_path / 'g.json.lock'}" in result.error
+
+
+def test_token_path_that_is_a_directory_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "d.json"
+    path.mkdir()
+    result = OAuthManager(AuthConfig(service="d", token_path=path)).authenticate()
+    assert not result.success
+    assert f"Cannot read the token file {path}" in result.error
+
+
+def test_failure_hints_name_only_unset_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GITHUB_CLIENT_ID", "gh-id")
+    monkeypatch.setenv("GITHUB_CLIENT_SECRET", "gh-secret-value")
+    result = OAuthManager(
+        get_auth_manager("github").config, interactive=False
+    ).authenticate()
+    assert result.error.endswith("Set GITHUB_TOKEN to use an API key.")
+    assert "GITHUB_CLIENT_ID and" not in result.error
+
+
+def test_missing_endpoints_are_named() -> None:
+    result = OAuthManager(AuthConfig(service="bare", client_id="x")).authenticate()
+    assert (
+        "OAuth: not configured, set both oauth_authorize_url and oauth_token_url"
+        in (result.error)
+    )
+
+
+def test_headless_no_browser_keeps_code_flow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("BROWSER", raising=False)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.setenv("SSH_CONNECTION", "127.0.0.1 1 127.0.0.1 22")
+    config = get_auth_manager("github").config
+    assert config.device_authorization_url
+    headless = OAuthManager(config)
+    no_browser = OAuthManager(config, open_browser=False)
+    forced = OAuthManager(config, open_browser=False, device=True)
+    assert headless._use_device_flow() is True
+    assert no_browser._use_device_flow() is False
+    assert forced._use_device_flow() is True

@@ -87,7 +87,7 @@ def test_wrong_client_authentication_is_rejected(
     )
     result = _manager(config).authenticate()
     assert not result.success
-    assert "code exchange rejected by the service (invalid_client" in result.error
+    assert "sign-in rejected by the service (invalid_client" in result.error
 
 
 def test_paste_flow_accepts_bare_code(idp: IdentityProvider, browser_env) -> None:
@@ -216,7 +216,7 @@ def test_non_interactive_run_never_prompts(idp: IdentityProvider, browser_env) -
     manager = _manager(config, interactive=False)
     result = manager.authenticate()
     assert not result.success
-    assert "skipped because no person can answer" in result.error
+    assert "skipped because interactive sign-in is off for this run" in result.error
     assert browser_env.runs == []
     assert _console_text(manager) == ""
 

@@ -14,6 +14,17 @@ from .home import planopticon_home
 
 OOB_REDIRECT_URI = "urn:ietf:wg:oauth:2.0:oob"
 
+# Token-endpoint dialects that the ``dialect`` field may name.
+DIALECT_NAMES = (
+    "standard",
+    "zoom",
+    "google",
+    "microsoft",
+    "dropbox",
+    "github",
+    "notion",
+)
+
 # A service name becomes part of a file name, so it must not name a directory.
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -103,6 +114,11 @@ class AuthConfig:
         self.scopes = _coerce_scopes(self.scopes, self.service)
         if self.token_path is not None:
             self.token_path = Path(self.token_path).expanduser()
+        if self.dialect is not None and self.dialect not in DIALECT_NAMES:
+            raise ConfigurationError(
+                f"{self.service}: unknown dialect {self.dialect!r}; use one of "
+                f"{', '.join(sorted(DIALECT_NAMES))}."
+            )
         if self.token_endpoint_auth_method not in (
             None,
             "client_secret_basic",

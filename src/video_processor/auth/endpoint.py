@@ -197,7 +197,10 @@ def parse_response(
     error = _error_code(data)
     if data is not None and error:
         description = (
-            data.get("error_description") or data.get("reason") or data.get("message")
+            data.get("error_description")
+            or data.get("reason")
+            or data.get("message")
+            or data.get("error_summary")
         )
         raise TokenEndpointError(
             error,
@@ -250,8 +253,11 @@ def _error_code(data: Optional[Dict[str, Any]]) -> Optional[str]:
     if isinstance(error, str) and error:
         return error
     if isinstance(error, dict):
-        # Some APIs nest the error: {"error": {"code": ..., "message": ...}}.
-        return str(error.get("code") or error.get("status") or "error")
+        # Some APIs nest the error: Dropbox sends {"error": {".tag": ...}},
+        # others {"error": {"code": ..., "message": ...}}.
+        return str(
+            error.get(".tag") or error.get("code") or error.get("status") or "error"
+        )
     if data.get("object") == "error" and data.get("code"):
         return str(data["code"])
     return None

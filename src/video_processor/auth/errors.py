@@ -94,5 +94,18 @@ class TokenEndpointError(AuthError):
         return self.status is not None and (self.status == 429 or self.status >= 500)
 
 
+class RevocationError(AuthError):
+    """Revocation at the service failed or was impossible.
+
+    The saved token was removed all the same. ``still_live`` names what may
+    still be valid at the service: ``"refresh token"``, ``"access token"``
+    or ``None`` when nothing could be read.
+    """
+
+    def __init__(self, message: str, *, still_live: Optional[str]) -> None:
+        super().__init__(message)
+        self.still_live = still_live
+
+
 class AuthorizationError(AuthError):
     """The interactive step ended without an authorization code."""

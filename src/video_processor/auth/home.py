@@ -43,7 +43,10 @@ def load_service_tables() -> Dict[str, Dict[str, Any]]:
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        raise ConfigurationError(f"Cannot read {path}: {exc.strerror}.") from exc
+        hint = ""
+        if os.environ.get(HOME_ENV):
+            hint = f" Check {HOME_ENV}, which is set to {os.environ[HOME_ENV]!r}."
+        raise ConfigurationError(f"Cannot read {path}: {exc.strerror}.{hint}") from exc
 
     if sys.version_info >= (3, 11):
         import tomllib
@@ -56,6 +59,12 @@ def load_service_tables() -> Dict[str, Dict[str, Any]]:
             f"{path} is not valid TOML ({exc}). Fix the file or move it away."
         ) from exc
 
+    unknown = sorted(set(document) - {"services"})
+    if unknown:
+        raise ConfigurationError(
+            f"{path}: unknown top-level key {unknown[0]!r}. Only [services.NAME] "
+            "tables are read; check the spelling of 'services'."
+        )
     services = document.get("services", {})
     if not isinstance(services, dict) or not all(
         isinstance(table, dict) for table in services.values()

@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Callable, List, Optional
 from ._secrets import fingerprint
 from .config import AuthConfig
 from .endpoint import HttpSettings
-from .errors import AuthError, ConfigurationError, StorageError, TokenEndpointError
+from .errors import (
+    AuthError,
+    ConfigurationError,
+    RevocationError,
+    StorageError,
+    TokenEndpointError,
+)
 from .result import AuthResult
 from .store import DEFAULT_LOCK_TIMEOUT, TokenStore
 from .token import StoredToken
@@ -46,6 +52,7 @@ class _Attempts:
     reasons: List[str] = field(default_factory=list)
 
     def add(self, step: str, reason: str) -> None:
+        reason = reason.removeprefix(f"{self.service}: ").rstrip(". ")
         self.reasons.append(f"{step}: {reason}")
         logger.debug("%s: %s: %s", self.service, step, reason)
 
@@ -141,21 +148,22 @@ class OAuthManager:
                 file is removed even when revocation fails.
 
         Raises:
-            AuthError: Only with ``revoke=True``: revocation failed or the
-                service has no revocation endpoint. The message names what
-                may still be live. The token file is gone by then.
+            RevocationError: Only with ``revoke=True``: revocation failed,
+                the service has no revocation endpoint, or the saved token
+                could not be read. ``still_live`` names what may still be
+                valid at the service. The token file is gone by then.
+            StorageError: The token file cannot be removed.
         """
-        revoke_error: Optional[AuthError] = None
         self._rejected.clear()
         if not self._store.path.exists():
             return
+        failure: Optional[RevocationError] = None
         with self._store.lock():
-            token = self._load_quietly() if revoke else None
-            if token is not None:
-                revoke_error = self._revoke(token)
+            if revoke:
+                failure = self._revoke_saved_token()
             self._store.delete()
-        if revoke_error is not None:
-            raise revoke_error
+        if failure is not None:
+            raise failure
 
     def invalidate(self, access_token: Optional[str] = None) -> None:
         """Record that the service rejected a token (for example with 401).
@@ -245,8 +253,7 @@ class OAuthManager:
             and self._usable(latest)
         ):
             return _success(latest, "saved_token")
-        verb = "rejected by the service" if error.status is not None else "failed"
-        reason = f"token refresh {verb} ({error.summary})"
+        reason = _endpoint_failure("token refresh", error)
         if not error.retryable:
             reason += f"; sign in again with `planopticon auth {self.config.service}`"
         attempts.add("saved token", reason)
@@ -275,7 +282,7 @@ class OAuthManager:
                 )
                 self._store.save(token)
         except TokenEndpointError as exc:
-            attempts.add(step, f"rejected by the service ({exc.summary})")
+            attempts.add(step, _endpoint_failure("token request", exc))
             return None
         except AuthError as exc:
             attempts.add(step, str(exc))
@@ -284,32 +291,50 @@ class OAuthManager:
 
     def _try_interactive(self, attempts: _Attempts) -> Optional[AuthResult]:
         step = "interactive sign-in"
-        if not self.config.supports_oauth:
+        config = self.config
+        if not config.supports_oauth:
+            if (
+                config.oauth_authorize_url
+                or config.oauth_token_url
+                or not config.api_key_env
+            ):
+                attempts.add(
+                    "OAuth",
+                    "not configured, set both oauth_authorize_url and oauth_token_url",
+                )
             return None
-        if not self.config.resolved_client_id:
-            if self.config.client_id_env:
-                attempts.add(step, f"not tried, {self.config.client_id_env} is not set")
+        if not config.resolved_client_id:
+            if config.client_id_env:
+                attempts.add(step, f"not tried, {config.client_id_env} is not set")
             return None
-        if not self._is_interactive():
-            attempts.add(
-                step,
-                "skipped because no person can answer (standard input is not a "
-                f"terminal); run `planopticon auth {self.config.service}` in a "
-                f"terminal, or set {INTERACTIVE_ENV}=1",
-            )
+        interactive, why_not = self._interactivity()
+        if not interactive:
+            attempts.add(step, f"skipped because {why_not}")
             return None
         try:
             token = self._sign_in()
-            with self._store.lock():
-                self._store.save(token)
         except TokenEndpointError as exc:
-            attempts.add(step, f"code exchange rejected by the service ({exc.summary})")
+            attempts.add(step, _endpoint_failure("sign-in", exc))
             return None
         except AuthError as exc:
             attempts.add(step, str(exc))
             return None
+        self._save_after_sign_in(token)
         self._rejected.clear()
         return _success(token, token.method or "oauth_pkce")
+
+    def _save_after_sign_in(self, token: StoredToken) -> None:
+        """Save a new sign-in; a storage failure costs the file, not the token."""
+        try:
+            with self._store.lock():
+                self._store.save(token)
+        except StorageError as exc:
+            logger.warning(
+                "%s: signed in, but the token could not be saved, so the next "
+                "run must sign in again: %s",
+                self.config.service,
+                exc,
+            )
 
     def _try_api_key(self, attempts: _Attempts) -> Optional[AuthResult]:
         if not self.config.api_key_env:
@@ -348,18 +373,34 @@ class OAuthManager:
                     "device_authorization_url, and none is configured."
                 )
             return self.device
+        if not self.open_browser:
+            return False  # the person asked for the URL, to open it elsewhere
         if not self.config.device_authorization_url or _browser_available():
             return False
         from .dialects import get_dialect
 
         return get_dialect(self.config).device_flow_when_headless
 
-    def _revoke(self, token: StoredToken) -> Optional[AuthError]:
+    def _revoke_saved_token(self) -> Optional[RevocationError]:
         """Revoke at the service; return the error instead of raising it."""
         from .dialects import get_dialect
         from .flows.refresh import refresh_token
         from .flows.revoke import revoke_token
 
+        service = self.config.service
+        try:
+            token = self._store.load(use_cache=False)
+        except StorageError as exc:
+            return RevocationError(
+                f"{service}: nothing was revoked: {exc}", still_live=None
+            )
+        if token is None:
+            return RevocationError(
+                f"{service}: nothing was revoked because the saved token file is "
+                "corrupt; it was moved aside.",
+                still_live=None,
+            )
+        live = "refresh token" if token.refresh_token else "access token"
         try:
             if (
                 get_dialect(self.config).revokes_with_access_token
@@ -367,16 +408,19 @@ class OAuthManager:
             ):
                 token = refresh_token(self.config, token, settings=self._http())
             revoke_token(self.config, token, settings=self._http())
+        except ConfigurationError as exc:
+            reason = str(exc).removeprefix(f"{service}: ")
+            message = f"{service}: the token was not revoked at the service: {reason}"
+            logger.info(message)
+            return RevocationError(message, still_live=live)
         except AuthError as exc:
-            live = "refresh token" if token.refresh_token else "access token"
-            logger.warning(
-                "%s: revocation failed (%s); the %s may still be live at the service "
-                "until it expires.",
-                self.config.service,
-                exc,
-                live,
+            reason = str(exc).removeprefix(f"{service}: ").rstrip(".")
+            message = (
+                f"{service}: revocation failed ({reason}). The {live} may still "
+                "be valid at the service until it expires."
             )
-            return exc
+            logger.info(message)
+            return RevocationError(message, still_live=live)
         return None
 
     def _load_quietly(self) -> Optional[StoredToken]:
@@ -391,21 +435,29 @@ class OAuthManager:
     def _is_rejected(self, token: StoredToken) -> bool:
         return fingerprint(token.access_token) in self._rejected
 
-    def _is_interactive(self) -> bool:
+    def _interactivity(self) -> tuple[bool, str]:
+        """Return whether a person can answer, and if not, the reason."""
+        sign_in = f"sign in once with `planopticon auth {self.config.service}`"
         if self.interactive is not None:
-            return self.interactive
+            return (
+                self.interactive,
+                f"interactive sign-in is off for this run; {sign_in}",
+            )
         setting = os.environ.get(INTERACTIVE_ENV, "").strip().lower()
         if setting in _TRUE:
-            return True
+            return True, ""
         if setting in _FALSE:
-            return False
+            return False, f"{INTERACTIVE_ENV}={setting} turns interactive sign-in off"
         if setting:
             logger.warning("Ignoring %s=%r: use 1 or 0.", INTERACTIVE_ENV, setting)
-        stdin = sys.stdin
         try:
-            return stdin is not None and stdin.isatty()
+            terminal = sys.stdin is not None and sys.stdin.isatty()
         except (AttributeError, ValueError):
-            return False
+            terminal = False
+        return terminal, (
+            "no person can answer (standard input is not a terminal); "
+            f"{sign_in} in a terminal, or set {INTERACTIVE_ENV}=1"
+        )
 
     def _http(self) -> HttpSettings:
         return HttpSettings(timeout=self.http_timeout)
@@ -416,20 +468,26 @@ class OAuthManager:
         if attempts.reasons:
             message += " " + "; ".join(attempts.reasons) + "."
         hints = []
-        if config.supports_oauth and config.client_id_env:
+        oauth = config.supports_oauth
+        if oauth and config.client_id_env and not config.resolved_client_id:
             names = [config.client_id_env]
-            if config.client_secret_env:
+            if config.client_secret_env and not config.resolved_client_secret:
                 names.append(config.client_secret_env)
             hints.append(" and ".join(names) + " to sign in with OAuth")
-        if config.supports_oauth and config.account_id_env:
+        if oauth and config.account_id_env and not config.resolved_account_id:
             hints.append(
                 f"{config.account_id_env} as well for server-to-server sign-in"
             )
-        if config.api_key_env:
+        if config.api_key_env and not config.resolved_api_key:
             hints.append(f"{config.api_key_env} to use an API key")
         if hints:
             message += " Set " + ", or ".join(hints) + "."
         return message
+
+
+def _endpoint_failure(action: str, error: TokenEndpointError) -> str:
+    verb = "rejected by the service" if error.status is not None else "failed"
+    return f"{action} {verb} ({error.summary})"
 
 
 def _success(token: StoredToken, method: str) -> AuthResult:

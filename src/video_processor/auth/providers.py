@@ -109,6 +109,9 @@ KNOWN_CONFIGS: Dict[str, AuthConfig] = {
     ),
 }
 
+# Names of `planopticon auth` subcommands, which cannot name a service.
+RESERVED_NAMES = frozenset({"status", "token"})
+
 _FIELD_TYPES = {field.name: field for field in dataclasses.fields(AuthConfig)}
 _LIST_FIELDS = {"scopes"}
 _DICT_FIELDS = {"authorize_params"}
@@ -133,6 +136,11 @@ def get_auth_config(service: str) -> Optional[AuthConfig]:
     if base is None and table is None:
         return None
     if base is None:
+        if service in RESERVED_NAMES:
+            raise ConfigurationError(
+                f"{config_file_path()}: [services.{service}] uses a name reserved "
+                f"for a command of `planopticon auth`; choose another name."
+            )
         return AuthConfig(service=service, **_parse_table(service, table or {}))
     values: Dict[str, Any] = {
         "scopes": list(base.scopes),

@@ -108,7 +108,10 @@ def _describe(token: StoredToken, mode: str) -> Dict[str, Any]:
 def _iso(moment: Optional[float]) -> Optional[str]:
     if moment is None:
         return None
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
+    except (OverflowError, OSError, ValueError):
+        return None  # outside the platform's time range
 
 
 def status_document(configs: List[AuthConfig], home: str) -> Dict[str, Any]:

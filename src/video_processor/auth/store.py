@@ -192,6 +192,7 @@ class TokenStore:
 
         Raises:
             LockTimeoutError: Another holder kept it past ``lock_timeout``.
+            StorageError: The lock file cannot be created or locked.
         """
         from filelock import FileLock, Timeout
 
@@ -209,6 +210,12 @@ class TokenStore:
                 "token; wait for it to finish or stop it.",
                 path=self.lock_path,
             ) from None
+        except OSError as exc:
+            raise StorageError(
+                f"Cannot create or lock {self.lock_path}: {exc.strerror}. Check "
+                "the directory's owner and permissions.",
+                path=self.lock_path,
+            ) from exc
         try:
             yield
         finally:

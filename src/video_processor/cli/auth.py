@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Dict, List, Optional
 
 import click
 
 from ..auth import AuthConfig, OAuthManager, get_auth_config
-from ..auth.errors import AuthError
+from ..auth.errors import AuthError, RevocationError
 from ..auth.home import config_file_path, planopticon_home
+from ..auth.manager import INTERACTIVE_ENV
 from ..auth.providers import KNOWN_CONFIGS, configured_services
 from ..auth.status import display_name, service_status, status_document
 
@@ -21,13 +23,17 @@ class _UsageProblem(click.ClickException):
 
 
 class _AuthGroup(click.Group):
-    """A group whose first argument is a subcommand or a service name."""
+    """A group whose first argument is a subcommand or a service name.
+
+    A service name runs the sign-in command under that name, so usage
+    messages read ``planopticon auth zoom [OPTIONS]``.
+    """
 
     def resolve_command(
         self, ctx: click.Context, args: List[str]
     ) -> tuple[Optional[str], Optional[click.Command], List[str]]:
         if args and args[0] not in self.commands and not args[0].startswith("-"):
-            return "login", self.commands["login"], args
+            return args[0], sign_in, args[1:]
         return super().resolve_command(ctx, args)
 
     def format_commands(
@@ -49,22 +55,30 @@ def auth(ctx: click.Context) -> None:
     planopticon auth SERVICE --logout    remove the saved token
     planopticon auth status [SERVICE]    show credentials and saved tokens
     planopticon auth token SERVICE       print the access token for scripts
+
+    Run `planopticon auth SERVICE --help` for the sign-in options (--device,
+    --no-browser, --timeout, --logout, --revoke).
     """
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())
 
 
-@auth.command("login", hidden=True)
-@click.argument("service")
+@click.command()
 @click.option("--logout", is_flag=True, help="Remove the saved token.")
 @click.option(
     "--revoke", is_flag=True, help="With --logout: revoke at the service first."
 )
 @click.option(
-    "--device", is_flag=True, help="Sign in with a code entered on another device."
+    "--device/--no-device",
+    default=None,
+    help="Sign in with a code entered on another device, or never. By default "
+    "the device flow is used when no browser can be opened and the service "
+    "offers it.",
 )
 @click.option(
-    "--no-browser", is_flag=True, help="Print the sign-in URL without opening it."
+    "--no-browser",
+    is_flag=True,
+    help="Print the sign-in URL without opening it; paste the redirected URL back.",
 )
 @click.option(
     "--timeout",
@@ -73,22 +87,26 @@ def auth(ctx: click.Context) -> None:
     show_default=True,
     help="Seconds to wait for the browser or a pasted code.",
 )
-def login(
-    service: str,
+@click.pass_context
+def sign_in(
+    ctx: click.Context,
     logout: bool,
     revoke: bool,
-    device: bool,
+    device: Optional[bool],
     no_browser: bool,
     timeout: float,
 ) -> None:
-    """Sign in to SERVICE, or sign out with --logout."""
+    """Sign in to this service, or sign out with --logout."""
+    service = ctx.info_name or ""
     if revoke and not logout:
         raise _UsageProblem("--revoke only works together with --logout.")
     config = _config_or_usage_error(service)
     manager = OAuthManager(
         config,
-        interactive=True,
-        device=True if device else None,
+        # An explicit PLANOPTICON_INTERACTIVE decides; otherwise a person who
+        # runs this command is there to answer.
+        interactive=None if os.environ.get(INTERACTIVE_ENV) else True,
+        device=device,
         open_browser=not no_browser,
         login_timeout=timeout,
     )
@@ -106,11 +124,8 @@ def _logout(manager: OAuthManager, name: str, revoke: bool) -> None:
     had_token = manager.store.path.exists()
     try:
         manager.clear_token(revoke=revoke)
-    except AuthError as exc:
-        raise click.ClickException(
-            f"Revoking the {name} token failed: {exc} The saved token was removed; "
-            "the credential may still be live at the service until it expires."
-        ) from None
+    except RevocationError as exc:
+        raise click.ClickException(f"{exc} The saved token was removed.") from None
     if not had_token:
         click.echo(f"No saved {name} token to remove.")
     elif revoke:
