@@ -282,6 +282,14 @@ class MicrosoftDialect(Dialect):
             return config.token_endpoint_auth_method
         return "client_secret_post" if secret else "none"
 
+    def check_redirect_uri(self, config: AuthConfig, redirect_uri: str) -> None:
+        if urlsplit(redirect_uri).hostname == "::1":
+            raise ConfigurationError(
+                f"microsoft: the redirect URI {redirect_uri} is not supported: "
+                "Microsoft does not accept [::1]. Use http://localhost (set "
+                "MICROSOFT_REDIRECT_URI)."
+            )
+
     def endpoint(self, config: AuthConfig, url: Optional[str], name: str) -> str:
         url = super().endpoint(config, url, name)
         tenant = config.resolved_tenant

@@ -107,5 +107,9 @@ class RevocationError(AuthError):
         self.still_live = still_live
 
 
+class DeviceFlowUnavailableError(TokenEndpointError):
+    """The service rejected the device authorization request itself."""
+
+
 class AuthorizationError(AuthError):
     """The interactive step ended without an authorization code."""

@@ -26,6 +26,7 @@ from .endpoint import HttpSettings
 from .errors import (
     AuthError,
     ConfigurationError,
+    DeviceFlowUnavailableError,
     RevocationError,
     StorageError,
     TokenEndpointError,
@@ -349,20 +350,29 @@ class OAuthManager:
 
     def _sign_in(self) -> StoredToken:
         from .console import Console
+        from .flows.authorization_code import sign_in_with_browser
+        from .flows.device import sign_in_with_device_code
 
         console = self._console or Console()
         if not self.open_browser:
             console.open_browser = None
+        settings = self._http()
         if self._use_device_flow():
-            from .flows.device import sign_in_with_device_code
-
-            return sign_in_with_device_code(
-                self.config, console, timeout=self.login_timeout, settings=self._http()
-            )
-        from .flows.authorization_code import sign_in_with_browser
-
+            try:
+                return sign_in_with_device_code(
+                    self.config, console, timeout=self.login_timeout, settings=settings
+                )
+            except DeviceFlowUnavailableError as exc:
+                if self.device:
+                    raise
+                # Chosen only because no browser was found: the code flow,
+                # with a pasted redirect URL, still works.
+                console.say(
+                    f"The device flow is not available ({exc.summary}); "
+                    "signing in with a URL instead."
+                )
         return sign_in_with_browser(
-            self.config, console, timeout=self.login_timeout, settings=self._http()
+            self.config, console, timeout=self.login_timeout, settings=settings
         )
 
     def _use_device_flow(self) -> bool:

@@ -23,7 +23,7 @@ from ..config import AuthConfig
 from ..console import Console
 from ..dialects import Client, Dialect, get_dialect
 from ..endpoint import HttpSettings, is_loopback_host
-from ..errors import AuthorizationError
+from ..errors import AuthorizationError, ConfigurationError
 from ..loopback import RedirectListener
 from ..token import StoredToken
 from ._client import build_client, request_token
@@ -81,7 +81,7 @@ def sign_in_with_browser(
     )
 
     if is_loopback_redirect(redirect_uri):
-        with RedirectListener(redirect_uri, authorization.state) as listener:
+        with _start_listener(config, redirect_uri, authorization.state) as listener:
             authorization.redirect_uri = listener.redirect_uri
             url = _authorization_url(config, dialect, client, authorization)
             console.show_url(url, f"Sign in to {config.service} in your browser:")
@@ -93,6 +93,22 @@ def sign_in_with_browser(
 
     code = _code_from(params, config.service)
     return _exchange_code(config, dialect, client, authorization, code, settings)
+
+
+def _start_listener(
+    config: AuthConfig, redirect_uri: str, state: str
+) -> RedirectListener:
+    try:
+        return RedirectListener(redirect_uri, state)
+    except OSError as exc:
+        variable = (
+            f" or set {config.redirect_uri_env}" if config.redirect_uri_env else ""
+        )
+        raise ConfigurationError(
+            f"{config.service}: cannot listen for the redirect to {redirect_uri} "
+            f"({exc.strerror}). Free that port{variable}, or use a redirect URI "
+            "without a port if the service accepts any port."
+        ) from None
 
 
 def _authorization_url(

@@ -11,7 +11,7 @@ from ..config import AuthConfig
 from ..console import Console
 from ..dialects import DEVICE_CODE_GRANT, get_dialect
 from ..endpoint import HttpSettings, send
-from ..errors import AuthorizationError, TokenEndpointError
+from ..errors import AuthorizationError, DeviceFlowUnavailableError, TokenEndpointError
 from ..token import StoredToken, parse_seconds
 from ._client import build_client, request_token
 
@@ -45,6 +45,9 @@ def sign_in_with_device_code(
     Raises:
         ConfigurationError: The service has no device authorization
             endpoint or no client ID.
+        DeviceFlowUnavailableError: The service rejected the device
+            authorization request, for example for an app without the
+            device flow.
         AuthorizationError: The person denied access or the code expired.
         TokenEndpointError: The service rejected a request.
     """
@@ -52,7 +55,12 @@ def sign_in_with_device_code(
     client = build_client(config, dialect, device=True)
     scopes = dialect.authorize_scopes(config)
     request = dialect.device_authorization_request(config, client, scopes)
-    grant = send(request, settings=settings)
+    try:
+        grant = send(request, settings=settings)
+    except TokenEndpointError as exc:
+        raise DeviceFlowUnavailableError(
+            exc.error, exc.description, status=exc.status, retry_after=exc.retry_after
+        ) from None
     device_code, interval, expires_in = _parse_device_grant(grant, config.service)
 
     _show_instructions(console, config.service, grant)
