@@ -145,6 +145,16 @@ class Dialect:
             client, url, urlencode(fields), secrets=fields.values()
         )
 
+    def _access_token_revocation(
+        self, config: AuthConfig, client: Client, token: StoredToken
+    ) -> EndpointRequest:
+        """Build a form ``token=<access token>`` request with client authentication."""
+        url = self.endpoint(
+            config, self._revocation_url(config, client), "revocation endpoint"
+        )
+        body = urlencode({"token": token.access_token})
+        return self._authenticated(client, url, body, secrets=[token.access_token])
+
     def _revocation_url(self, config: AuthConfig, client: Client) -> str:
         if not config.revocation_url:
             raise ConfigurationError(
@@ -206,11 +216,7 @@ class ZoomDialect(Dialect):
         self, config: AuthConfig, client: Client, token: StoredToken
     ) -> EndpointRequest:
         # Zoom revokes the access token, which ends the grant.
-        url = self.endpoint(
-            config, self._revocation_url(config, client), "revocation endpoint"
-        )
-        body = urlencode({"token": token.access_token})
-        return self._authenticated(client, url, body, secrets=[token.access_token])
+        return self._access_token_revocation(config, client, token)
 
 
 class GoogleDialect(Dialect):
@@ -452,12 +458,7 @@ class NotionDialect(Dialect):
     def revocation_request(
         self, config: AuthConfig, client: Client, token: StoredToken
     ) -> EndpointRequest:
-        url = self.endpoint(
-            config, self._revocation_url(config, client), "revocation endpoint"
-        )
-        body = urlencode({"token": token.access_token})
-        request = self._authenticated(client, url, body, secrets=[token.access_token])
-        return _as_json(request)
+        return _as_json(self._access_token_revocation(config, client, token))
 
 
 def _as_json(request: EndpointRequest) -> EndpointRequest:

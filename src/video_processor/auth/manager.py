@@ -254,7 +254,7 @@ class OAuthManager:
             and self._usable(latest)
         ):
             return _success(latest, "saved_token")
-        reason = _endpoint_failure("token refresh", error)
+        reason = _failure_reason("token refresh", error)
         if not error.retryable:
             reason += f"; sign in again with `planopticon auth {self.config.service}`"
         attempts.add("saved token", reason)
@@ -282,11 +282,8 @@ class OAuthManager:
                     self.config, settings=self._http()
                 )
                 self._store.save(token)
-        except TokenEndpointError as exc:
-            attempts.add(step, _endpoint_failure("token request", exc))
-            return None
         except AuthError as exc:
-            attempts.add(step, str(exc))
+            attempts.add(step, _failure_reason("token request", exc))
             return None
         return _success(token, "client_credentials")
 
@@ -314,11 +311,8 @@ class OAuthManager:
             return None
         try:
             token = self._sign_in()
-        except TokenEndpointError as exc:
-            attempts.add(step, _endpoint_failure("sign-in", exc))
-            return None
         except AuthError as exc:
-            attempts.add(step, str(exc))
+            attempts.add(step, _failure_reason("sign-in", exc))
             return None
         self._save_after_sign_in(token)
         self._rejected.clear()
@@ -495,7 +489,10 @@ class OAuthManager:
         return message
 
 
-def _endpoint_failure(action: str, error: TokenEndpointError) -> str:
+def _failure_reason(action: str, error: AuthError) -> str:
+    """Describe why ``action`` failed, telling rejections from outages."""
+    if not isinstance(error, TokenEndpointError):
+        return str(error)
     verb = "rejected by the service" if error.status is not None else "failed"
     return f"{action} {verb} ({error.summary})"
 
