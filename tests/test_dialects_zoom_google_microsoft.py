@@ -668,10 +668,10 @@ def test_google_oob_redirect_rejected(
     assert not result.success
     assert result.error is not None
     assert (
-        "the out-of-band redirect URI urn:ietf:wg:oauth:2.0:oob is blocked by "
-        "Google." in result.error
+        "the out-of-band redirect URI urn:ietf:wg:oauth:2.0:oob is not accepted "
+        "by the service." in result.error
     )
-    assert "GOOGLE_REDIRECT_URI" in result.error
+    assert "(set GOOGLE_REDIRECT_URI)" in result.error
     assert google_server.requests == []
     assert browser.urls == []
 

@@ -52,6 +52,9 @@ class Dialect:
     client_credentials_grant = "account_credentials"
     # Whether revocation needs a live access token (it is refreshed first).
     revokes_with_access_token = False
+    # Whether the service takes the out-of-band redirect URI. Unknown
+    # services get the benefit of the doubt.
+    accepts_oob_redirect = True
     # Whether a machine with no browser signs in with the device flow when
     # the config has a device authorization endpoint.
     device_flow_when_headless = True
@@ -90,6 +93,13 @@ class Dialect:
 
     def check_redirect_uri(self, config: AuthConfig, redirect_uri: str) -> None:
         """Raise ``ConfigurationError`` for a redirect the service rejects."""
+        if redirect_uri == OOB_REDIRECT_URI and not self.accepts_oob_redirect:
+            variable = config.redirect_uri_env or "redirect_uri in config.toml"
+            raise ConfigurationError(
+                f"{config.service}: the out-of-band redirect URI {OOB_REDIRECT_URI} "
+                f"is not accepted by the service. Use a loopback redirect URI "
+                f"registered with the app (set {variable})."
+            )
 
     # -- token requests --------------------------------------------------
 
@@ -196,6 +206,7 @@ class ZoomDialect(Dialect):
     """
 
     name = "zoom"
+    accepts_oob_redirect = False
 
     def client_auth_method(self, config: AuthConfig, secret: Optional[str]) -> str:
         return config.token_endpoint_auth_method or "client_secret_basic"
@@ -229,6 +240,7 @@ class GoogleDialect(Dialect):
     """
 
     name = "google"
+    accepts_oob_redirect = False
     # Google's device flow serves only "TVs and Limited Input" clients and a
     # short list of scopes that excludes Drive, so a headless machine uses the
     # pasted redirect URL instead unless the device flow is requested.
@@ -241,14 +253,6 @@ class GoogleDialect(Dialect):
 
     def authorize_params(self, config: AuthConfig) -> Dict[str, str]:
         return {"access_type": "offline", "prompt": "consent"}
-
-    def check_redirect_uri(self, config: AuthConfig, redirect_uri: str) -> None:
-        if redirect_uri == OOB_REDIRECT_URI:
-            raise ConfigurationError(
-                "google: the out-of-band redirect URI "
-                f"{OOB_REDIRECT_URI} is blocked by Google. Use a loopback "
-                "redirect such as http://127.0.0.1 (set GOOGLE_REDIRECT_URI)."
-            )
 
     def revocation_request(
         self, config: AuthConfig, client: Client, token: StoredToken
@@ -279,6 +283,7 @@ class MicrosoftDialect(Dialect):
     """
 
     name = "microsoft"
+    accepts_oob_redirect = False
     client_credentials_grant = "client_credentials"
     graph_default_scope = "https://graph.microsoft.com/.default"
     _tenant_segment = re.compile(r"^/([^/]+)/oauth2/")
@@ -289,6 +294,7 @@ class MicrosoftDialect(Dialect):
         return "client_secret_post" if secret else "none"
 
     def check_redirect_uri(self, config: AuthConfig, redirect_uri: str) -> None:
+        super().check_redirect_uri(config, redirect_uri)
         if urlsplit(redirect_uri).hostname == "::1":
             raise ConfigurationError(
                 f"microsoft: the redirect URI {redirect_uri} is not supported: "
@@ -397,6 +403,7 @@ class GitHubDialect(Dialect):
     """
 
     name = "github"
+    accepts_oob_redirect = False
 
     def client_auth_method(self, config: AuthConfig, secret: Optional[str]) -> str:
         if config.token_endpoint_auth_method:
@@ -442,6 +449,7 @@ class NotionDialect(Dialect):
     """
 
     name = "notion"
+    accepts_oob_redirect = False
     uses_pkce = False
 
     def client_auth_method(self, config: AuthConfig, secret: Optional[str]) -> str:
