@@ -170,11 +170,11 @@ def test_headless_no_browser_keeps_code_flow(
     monkeypatch.delenv("BROWSER", raising=False)
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.setenv("SSH_CONNECTION", "127.0.0.1 1 127.0.0.1 22")
+    from video_processor.auth.flows.interactive import use_device_flow
+
     config = get_auth_manager("github").config
     assert config.device_authorization_url
-    headless = OAuthManager(config)
-    no_browser = OAuthManager(config, open_browser=False)
-    forced = OAuthManager(config, open_browser=False, device=True)
-    assert headless._use_device_flow() is True
-    assert no_browser._use_device_flow() is False
-    assert forced._use_device_flow() is True
+    assert use_device_flow(config, device=None, open_browser=True) is True
+    assert use_device_flow(config, device=None, open_browser=False) is False
+    assert use_device_flow(config, device=True, open_browser=False) is True
+    assert use_device_flow(config, device=False, open_browser=True) is False

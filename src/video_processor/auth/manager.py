@@ -17,16 +17,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, List, Optional
 
+from ._attempts import Attempts, failure_reason
 from ._secrets import fingerprint
 from .config import AuthConfig
 from .endpoint import HttpSettings
 from .errors import (
     AuthError,
-    ConfigurationError,
-    DeviceFlowUnavailableError,
     RevocationError,
     StorageError,
     TokenEndpointError,
@@ -43,19 +41,6 @@ logger = logging.getLogger(__name__)
 INTERACTIVE_ENV = "PLANOPTICON_INTERACTIVE"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
-
-
-@dataclass
-class _Attempts:
-    """Reasons why the steps of one ``authenticate()`` call did not succeed."""
-
-    service: str
-    reasons: List[str] = field(default_factory=list)
-
-    def add(self, step: str, reason: str) -> None:
-        reason = reason.removeprefix(f"{self.service}: ").rstrip(". ")
-        self.reasons.append(f"{step}: {reason}")
-        logger.debug("%s: %s: %s", self.service, step, reason)
 
 
 class OAuthManager:
@@ -117,8 +102,8 @@ class OAuthManager:
         ``error`` lists which steps were tried, why each failed, and which
         environment variables to set.
         """
-        attempts = _Attempts(self.config.service)
-        steps: List[Callable[[_Attempts], Optional[AuthResult]]] = [
+        attempts = Attempts(self.config.service)
+        steps: List[Callable[[Attempts], Optional[AuthResult]]] = [
             self._try_saved_token,
             self._try_client_credentials,
             self._try_interactive,
@@ -134,7 +119,7 @@ class OAuthManager:
                     fingerprint(result.access_token),
                 )
                 return result
-        return AuthResult(success=False, error=self._failure_message(attempts))
+        return AuthResult(success=False, error=attempts.failure_message(self.config))
 
     def get_token(self) -> Optional[str]:
         """Run ``authenticate()`` and return just the access token, or None."""
@@ -161,7 +146,9 @@ class OAuthManager:
         failure: Optional[RevocationError] = None
         with self._store.lock():
             if revoke:
-                failure = self._revoke_saved_token()
+                from .flows.revoke import revoke_saved_token
+
+                failure = revoke_saved_token(self.config, self._store, self._http())
             self._store.delete()
         if failure is not None:
             raise failure
@@ -188,7 +175,7 @@ class OAuthManager:
 
     # -- the steps -------------------------------------------------------
 
-    def _try_saved_token(self, attempts: _Attempts) -> Optional[AuthResult]:
+    def _try_saved_token(self, attempts: Attempts) -> Optional[AuthResult]:
         step = "saved token"
         try:
             token = self._store.load()
@@ -206,7 +193,7 @@ class OAuthManager:
             return None
         return self._refresh_under_lock(attempts)
 
-    def _refresh_under_lock(self, attempts: _Attempts) -> Optional[AuthResult]:
+    def _refresh_under_lock(self, attempts: Attempts) -> Optional[AuthResult]:
         """Refresh once across processes: lock, re-read, refresh if due, save."""
         from .flows.refresh import refresh_token
 
@@ -239,7 +226,7 @@ class OAuthManager:
         return _success(refreshed, "saved_token")
 
     def _after_failed_refresh(
-        self, sent: StoredToken, error: TokenEndpointError, attempts: _Attempts
+        self, sent: StoredToken, error: TokenEndpointError, attempts: Attempts
     ) -> Optional[AuthResult]:
         """Use a newer token if one appeared; otherwise record why refresh failed.
 
@@ -254,13 +241,13 @@ class OAuthManager:
             and self._usable(latest)
         ):
             return _success(latest, "saved_token")
-        reason = _failure_reason("token refresh", error)
+        reason = failure_reason("token refresh", error)
         if not error.retryable:
             reason += f"; sign in again with `planopticon auth {self.config.service}`"
         attempts.add("saved token", reason)
         return None
 
-    def _try_client_credentials(self, attempts: _Attempts) -> Optional[AuthResult]:
+    def _try_client_credentials(self, attempts: Attempts) -> Optional[AuthResult]:
         step = "client credentials"
         if not self.config.supports_oauth:
             return None
@@ -283,11 +270,11 @@ class OAuthManager:
                 )
                 self._store.save(token)
         except AuthError as exc:
-            attempts.add(step, _failure_reason("token request", exc))
+            attempts.add(step, failure_reason("token request", exc))
             return None
         return _success(token, "client_credentials")
 
-    def _try_interactive(self, attempts: _Attempts) -> Optional[AuthResult]:
+    def _try_interactive(self, attempts: Attempts) -> Optional[AuthResult]:
         step = "interactive sign-in"
         config = self.config
         if not config.supports_oauth:
@@ -312,7 +299,7 @@ class OAuthManager:
         try:
             token = self._sign_in()
         except AuthError as exc:
-            attempts.add(step, _failure_reason("sign-in", exc))
+            attempts.add(step, failure_reason("sign-in", exc))
             return None
         self._save_after_sign_in(token)
         self._rejected.clear()
@@ -331,7 +318,7 @@ class OAuthManager:
                 exc,
             )
 
-    def _try_api_key(self, attempts: _Attempts) -> Optional[AuthResult]:
+    def _try_api_key(self, attempts: Attempts) -> Optional[AuthResult]:
         if not self.config.api_key_env:
             return None
         api_key = self.config.resolved_api_key
@@ -341,91 +328,6 @@ class OAuthManager:
         return AuthResult(success=True, access_token=api_key, method="api_key")
 
     # -- helpers ---------------------------------------------------------
-
-    def _sign_in(self) -> StoredToken:
-        from .console import Console
-        from .flows.authorization_code import sign_in_with_browser
-        from .flows.device import sign_in_with_device_code
-
-        console = self._console or Console()
-        if not self.open_browser:
-            console.open_browser = None
-        settings = self._http()
-        if self._use_device_flow():
-            try:
-                return sign_in_with_device_code(
-                    self.config, console, timeout=self.login_timeout, settings=settings
-                )
-            except DeviceFlowUnavailableError as exc:
-                if self.device:
-                    raise
-                # Chosen only because no browser was found: the code flow,
-                # with a pasted redirect URL, still works.
-                console.say(
-                    f"The device flow is not available ({exc.summary}); "
-                    "signing in with a URL instead."
-                )
-        return sign_in_with_browser(
-            self.config, console, timeout=self.login_timeout, settings=settings
-        )
-
-    def _use_device_flow(self) -> bool:
-        if self.device is not None:
-            if self.device and not self.config.device_authorization_url:
-                raise ConfigurationError(
-                    f"{self.config.service}: the device flow needs a "
-                    "device_authorization_url, and none is configured."
-                )
-            return self.device
-        if not self.open_browser:
-            return False  # the person asked for the URL, to open it elsewhere
-        if not self.config.device_authorization_url or _browser_available():
-            return False
-        from .dialects import get_dialect
-
-        return get_dialect(self.config).device_flow_when_headless
-
-    def _revoke_saved_token(self) -> Optional[RevocationError]:
-        """Revoke at the service; return the error instead of raising it."""
-        from .dialects import get_dialect
-        from .flows.refresh import refresh_token
-        from .flows.revoke import revoke_token
-
-        service = self.config.service
-        try:
-            token = self._store.load(use_cache=False)
-        except StorageError as exc:
-            return RevocationError(
-                f"{service}: nothing was revoked: {exc}", still_live=None
-            )
-        if token is None:
-            return RevocationError(
-                f"{service}: nothing was revoked because the saved token file is "
-                "corrupt; it was moved aside.",
-                still_live=None,
-            )
-        live = "refresh token" if token.refresh_token else "access token"
-        try:
-            if (
-                get_dialect(self.config).revokes_with_access_token
-                and not token.is_fresh()
-            ):
-                token = refresh_token(self.config, token, settings=self._http())
-            revoke_token(self.config, token, settings=self._http())
-        except ConfigurationError as exc:
-            reason = str(exc).removeprefix(f"{service}: ")
-            message = f"{service}: the token was not revoked at the service: {reason}"
-            logger.info(message)
-            return RevocationError(message, still_live=live)
-        except AuthError as exc:
-            reason = str(exc).removeprefix(f"{service}: ").rstrip(".")
-            message = (
-                f"{service}: revocation failed ({reason}). The {live} may still "
-                "be valid at the service until it expires."
-            )
-            logger.info(message)
-            return RevocationError(message, still_live=live)
-        return None
 
     def _load_quietly(self) -> Optional[StoredToken]:
         try:
@@ -466,35 +368,21 @@ class OAuthManager:
     def _http(self) -> HttpSettings:
         return HttpSettings(timeout=self.http_timeout)
 
-    def _failure_message(self, attempts: _Attempts) -> str:
-        config = self.config
-        message = f"{config.service}: no authentication method succeeded."
-        if attempts.reasons:
-            message += " " + "; ".join(attempts.reasons) + "."
-        hints = []
-        oauth = config.supports_oauth
-        if oauth and config.client_id_env and not config.resolved_client_id:
-            names = [config.client_id_env]
-            if config.client_secret_env and not config.resolved_client_secret:
-                names.append(config.client_secret_env)
-            hints.append(" and ".join(names) + " to sign in with OAuth")
-        if oauth and config.account_id_env and not config.resolved_account_id:
-            hints.append(
-                f"{config.account_id_env} as well for server-to-server sign-in"
-            )
-        if config.api_key_env and not config.resolved_api_key:
-            hints.append(f"{config.api_key_env} to use an API key")
-        if hints:
-            message += " Set " + ", or ".join(hints) + "."
-        return message
+    def _sign_in(self) -> StoredToken:
+        from .console import Console
+        from .flows.interactive import sign_in_interactively
 
-
-def _failure_reason(action: str, error: AuthError) -> str:
-    """Describe why ``action`` failed, telling rejections from outages."""
-    if not isinstance(error, TokenEndpointError):
-        return str(error)
-    verb = "rejected by the service" if error.status is not None else "failed"
-    return f"{action} {verb} ({error.summary})"
+        console = self._console or Console()
+        if not self.open_browser:
+            console.open_browser = None
+        return sign_in_interactively(
+            self.config,
+            console,
+            device=self.device,
+            open_browser=self.open_browser,
+            timeout=self.login_timeout,
+            settings=self._http(),
+        )
 
 
 def _success(token: StoredToken, method: str) -> AuthResult:
@@ -505,14 +393,3 @@ def _success(token: StoredToken, method: str) -> AuthResult:
         expires_at=token.expires_at,
         refresh_token=token.refresh_token,
     )
-
-
-def _browser_available() -> bool:
-    """Guess whether ``webbrowser`` can open a browser a person will see."""
-    if os.environ.get("BROWSER"):
-        return True
-    if os.environ.get("SSH_CONNECTION") or os.environ.get("SSH_TTY"):
-        return False
-    if sys.platform.startswith("linux") or "bsd" in sys.platform:
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return True
