@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from .. import _clock
 from ..config import AuthConfig
 from ..console import Console
-from ..dialects import DEVICE_CODE_GRANT, get_dialect
+from ..dialects import DEVICE_CODE_GRANT, Client, get_dialect
 from ..endpoint import HttpSettings, send
 from ..errors import AuthorizationError, DeviceFlowUnavailableError, TokenEndpointError
 from ..token import StoredToken, parse_seconds
@@ -64,21 +64,37 @@ def sign_in_with_device_code(
     device_code, interval, expires_in = _parse_device_grant(grant, config.service)
 
     _show_instructions(console, config.service, grant)
-    deadline = time.monotonic() + min(expires_in, timeout or expires_in)
+    limit = min(expires_in, timeout or expires_in)
+    token = _poll_for_token(
+        config, client, device_code, interval, limit, scopes, settings
+    )
+    console.say(f"Signed in to {config.service}.")
+    return token
+
+
+def _poll_for_token(
+    config: AuthConfig,
+    client: Client,
+    device_code: str,
+    interval: float,
+    limit: float,
+    scopes: List[str],
+    settings: Optional[HttpSettings],
+) -> StoredToken:
+    """Poll the token endpoint every ``interval`` seconds for ``limit`` seconds."""
+    dialect = get_dialect(config)
+    deadline = time.monotonic() + limit
+    grant = {"grant_type": DEVICE_CODE_GRANT, "device_code": device_code}
     while True:
         _clock.sleep(interval)
         if time.monotonic() >= deadline:
             raise AuthorizationError(
-                f"{config.service}: the device code expired before the sign-in "
-                "was approved. Run the sign-in again."
+                f"{config.service}: the device code expired, or no approval "
+                f"arrived within {limit:g} s. Run the sign-in again."
             )
-        poll = dialect.token_request(
-            config,
-            client,
-            {"grant_type": DEVICE_CODE_GRANT, "device_code": device_code},
-        )
+        poll = dialect.token_request(config, client, grant)
         try:
-            token = request_token(
+            return request_token(
                 poll,
                 client,
                 method="device_code",
@@ -87,9 +103,6 @@ def sign_in_with_device_code(
             )
         except TokenEndpointError as exc:
             interval = _next_interval(exc, interval, config.service)
-            continue
-        console.say(f"Signed in to {config.service}.")
-        return token
 
 
 def _parse_device_grant(
