@@ -21,7 +21,7 @@ import pytest
 from support.auth_helpers import UnreadableInput, expire_saved_token, idp_config
 from support.idp import IdentityProvider
 from support.resource_server import ResourceServer
-from video_processor.auth import KNOWN_CONFIGS, AuthConfig, OAuthManager
+from video_processor.auth import KNOWN_CONFIGS, AuthConfig, OAuthManager, _clock
 from video_processor.auth.console import Console
 from video_processor.auth.httpx_auth import OAuthManagerAuth
 from video_processor.auth.store import TokenStore
@@ -202,15 +202,30 @@ def test_lock_held_too_long_fails_with_clear_error(
     assert elapsed < 10
 
 
-def test_token_inside_margin_is_refreshed_before_use(idp_factory, browser_env) -> None:
-    server = idp_factory(accessTokenTtl=30)
-    manager = _signed_in(server, "confidential-app")
+def test_token_inside_margin_is_refreshed_before_use(
+    idp: IdentityProvider, browser_env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager = _signed_in(idp, "confidential-app")
     first = json.loads(manager.config.resolved_token_path.read_text())
-    server.reset_stats()
+    real_expiry = first["expires_at"] + 60
+    idp.reset_stats()
+    # 59 s before the real expiry: inside the 60 s margin.
+    monkeypatch.setattr(_clock, "now", lambda: real_expiry - 59)
     result = OAuthManager(manager.config, interactive=False).authenticate()
     assert result.success
     assert result.access_token != first["access_token"]
-    assert server.stats()["token_requests"].get("refresh_token") == 1
+    assert idp.stats()["token_requests"].get("refresh_token") == 1
+
+
+def test_short_lived_token_is_not_refreshed_on_every_call(
+    idp_factory, browser_env
+) -> None:
+    server = idp_factory(accessTokenTtl=30)
+    manager = _signed_in(server, "confidential-app")
+    server.reset_stats()
+    for _ in range(5):
+        assert OAuthManager(manager.config, interactive=False).get_token()
+    assert server.stats()["token_requests"].get("refresh_token") is None
 
 
 def test_401_refreshes_once_and_retries_once(
@@ -348,3 +363,33 @@ def test_rejected_refresh_adopts_newer_token_written_meanwhile(zoom_server) -> N
     assert len(zoom_server.token_requests) == 1
     saved = json.loads(store.path.read_text())
     assert saved["refresh_token"] == "newest-refresh"
+
+
+def test_lock_timeout_is_waited_once(idp: IdentityProvider, browser_env) -> None:
+    manager = _signed_in(idp, "confidential-app")
+    path = manager.config.resolved_token_path
+    expire_saved_token(path)
+    config = dataclasses.replace(
+        manager.config, account_id="acct", client_credentials_grant="client_credentials"
+    )
+    with subprocess.Popen(
+        [sys.executable, str(SUPPORT / "lock_holder.py"), str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        started = time.monotonic()
+        console = Console(stdin=UnreadableInput(), stderr=io.StringIO())
+        result = OAuthManager(
+            config, interactive=True, console=console, lock_timeout=2
+        ).authenticate()
+        elapsed = time.monotonic() - started
+        holder.kill()
+    assert not result.success
+    assert elapsed < 3.5
+    assert "client credentials: skipped because another process holds the lock" in (
+        result.error
+    )
+    assert "interactive sign-in: skipped to keep the saved sign-in" in result.error
+    assert len(browser_env.runs) == 1

@@ -840,7 +840,11 @@ class DevicePerson(threading.Thread):
 
 
 def _device_manager(server: GitHubServer) -> OAuthManager:
-    return _manager(_github_config(server), device=True, open_browser=False)
+    # The recorded waits do not pass real time, so a long login timeout keeps
+    # the product from shortening a wait to the time that remains.
+    return _manager(
+        _github_config(server), device=True, open_browser=False, login_timeout=600
+    )
 
 
 def _run_device_flow(

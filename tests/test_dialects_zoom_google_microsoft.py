@@ -47,6 +47,8 @@ from video_processor.auth import AuthConfig, OAuthManager, _clock, get_auth_conf
 from video_processor.auth.console import Console
 from video_processor.auth.errors import RevocationError
 from video_processor.auth.result import AuthResult
+from video_processor.auth.store import TokenStore
+from video_processor.auth.token import StoredToken
 from video_processor.cli.main import cli
 
 GRAPH_DEFAULT = "https://graph.microsoft.com/.default"
@@ -1248,3 +1250,28 @@ def test_cli_sign_in_from_config_table(
     assert exchange.form_params["client_secret"] == google_server.client_secret
     token = json.loads((planopticon_home / "google_token.json").read_text())
     assert token["refresh_token"]
+
+
+def test_outage_keeps_saved_sign_in(zoom_server: ZoomServer, monkeypatch) -> None:
+    monkeypatch.setattr(_clock, "sleep", lambda seconds: None)
+    config = zoom_config(zoom_server)
+    TokenStore(config.resolved_token_path).save(
+        StoredToken(
+            access_token="zoom-old-access",
+            refresh_token="zoom-still-good-refresh",
+            expires_at=1.0,
+            client_id=zoom_server.client_id,
+        )
+    )
+    zoom_server.fail_next(503, times=4)
+    stderr = io.StringIO()
+    console = Console(stdin=io.StringIO(), stderr=stderr, open_browser=None)
+    result = OAuthManager(config, interactive=True, console=console).authenticate()
+    assert not result.success
+    assert "token refresh failed (http_503" in result.error
+    assert "try again later" in result.error
+    assert "interactive sign-in: skipped to keep the saved sign-in" in result.error
+    assert stderr.getvalue() == ""
+    assert TokenStore(config.resolved_token_path).load().refresh_token == (
+        "zoom-still-good-refresh"
+    )

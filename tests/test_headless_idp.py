@@ -26,7 +26,7 @@ from support.auth_helpers import (
     query_of,
     write_service_table,
 )
-from support.idp import IdentityProvider
+from support.idp import PRIVATE_USE_REDIRECT_URI, IdentityProvider
 from video_processor.auth import AuthConfig, OAuthManager, _clock
 from video_processor.auth.console import Console
 from video_processor.auth.errors import RevocationError
@@ -375,3 +375,31 @@ def test_device_flow_keeps_polling_while_pending(idp: IdentityProvider) -> None:
     )
     assert polls is not None
     assert polls >= 3
+
+
+def test_pasted_code_prompt_times_out(idp: IdentityProvider, browser_env) -> None:
+    console, write_fd, _ = _pipe_console()
+    config = idp_config(idp, "public-app", redirect_uri=PRIVATE_USE_REDIRECT_URI)
+    try:
+        manager = OAuthManager(
+            config, interactive=True, console=console, login_timeout=1
+        )
+        started = time.monotonic()
+        result = manager.authenticate()
+        elapsed = time.monotonic() - started
+    finally:
+        os.close(write_fd)
+        console.stdin.close()
+    assert not result.success
+    assert "No authorization code was entered within 1 s" in result.error
+    assert elapsed < 5
+
+
+def test_listener_binds_the_named_loopback_address() -> None:
+    from video_processor.auth.loopback import RedirectListener
+
+    with RedirectListener("http://127.0.0.2/cb", "state-value") as listener:
+        assert listener.redirect_uri.startswith("http://127.0.0.2:")
+        port = _port_of(listener.redirect_uri)
+        with socket.create_connection(("127.0.0.2", port), timeout=2):
+            pass

@@ -200,10 +200,18 @@ def test_explicit_token_path_wins(tmp_path: Path) -> None:
     assert config.resolved_token_path == tmp_path / "mine.json"
 
 
-@pytest.mark.parametrize("name", ["", "../escape", "a/b", ".hidden", "sp ace"])
-def test_invalid_service_name_is_rejected(name: str) -> None:
+@pytest.mark.parametrize("name", ["../escape", "a/b", ".hidden", "sp ace"])
+def test_unsafe_service_name_needs_token_path(name: str, tmp_path: Path) -> None:
+    config = AuthConfig(service=name)
     with pytest.raises(ConfigurationError, match="Invalid service name"):
-        AuthConfig(service=name)
+        _ = config.resolved_token_path
+    explicit = AuthConfig(service=name, token_path=tmp_path / "t.json")
+    assert explicit.resolved_token_path == tmp_path / "t.json"
+
+
+def test_empty_service_name_is_rejected() -> None:
+    with pytest.raises(ConfigurationError, match="Invalid service name"):
+        AuthConfig(service="")
 
 
 def test_reprs_mask_secrets() -> None:

@@ -38,10 +38,33 @@ def test_missing_expires_in_means_no_expiry(frozen_clock: float) -> None:
     assert token.is_fresh()
 
 
-@pytest.mark.parametrize("value", ["soon", True, float("nan"), [3600]])
-def test_invalid_expires_in_is_rejected(value: object) -> None:
-    with pytest.raises(ValueError, match="expires_in is not a number"):
-        _build({"access_token": "a", "expires_in": value})
+@pytest.mark.parametrize("value", ["soon", "3600s", True, float("nan"), [3600]])
+def test_invalid_expires_in_means_no_expiry(
+    value: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = _build({"access_token": "a", "refresh_token": "new", "expires_in": value})
+    assert token.expires_at is None
+    assert token.refresh_token == "new"
+    assert "Ignoring an expires_in that is not a number" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "expected"), [(120, 60), (60, 30), (30, 15), (0, 0), (-100, 0)]
+)
+def test_short_lifetime_gets_half_as_margin(
+    frozen_clock: float, lifetime: int, expected: float
+) -> None:
+    token = _build({"access_token": "a", "expires_in": lifetime})
+    assert token.expires_at == frozen_clock + expected
+
+
+def test_non_string_refresh_token_is_rejected() -> None:
+    with pytest.raises(ValueError, match="refresh_token is not a string"):
+        _build({"access_token": "a", "refresh_token": 12345})
+
+
+def test_non_string_token_type_is_dropped() -> None:
+    assert _build({"access_token": "a", "token_type": 1}).token_type is None
 
 
 def test_missing_access_token_is_rejected() -> None:

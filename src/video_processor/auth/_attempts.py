@@ -18,6 +18,10 @@ class Attempts:
 
     service: str
     reasons: List[str] = field(default_factory=list)
+    # Another process held the token file's lock past the timeout.
+    lock_busy: bool = False
+    # Refreshing failed for a reason that may pass (an outage, throttling).
+    service_unavailable: bool = False
 
     def add(self, step: str, reason: str) -> None:
         """Record why ``step`` did not succeed."""
@@ -55,5 +59,6 @@ def failure_reason(action: str, error: AuthError) -> str:
     """Describe why ``action`` failed, telling rejections from outages."""
     if not isinstance(error, TokenEndpointError):
         return str(error)
-    verb = "rejected by the service" if error.status is not None else "failed"
+    rejected = error.status is not None and not error.retryable
+    verb = "rejected by the service" if rejected else "failed"
     return f"{action} {verb} ({error.summary})"

@@ -25,6 +25,19 @@ DIALECT_NAMES = (
     "notion",
 )
 
+# Authorization request parameters that the flow sets itself.
+_RESERVED_AUTHORIZE_PARAMS = frozenset(
+    {
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+    }
+)
+
 # A service name becomes part of a file name, so it must not name a directory.
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -106,14 +119,19 @@ class AuthConfig:
     authorize_params: Dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.service, str) or not _SERVICE_NAME.match(self.service):
+        if not isinstance(self.service, str) or not self.service:
             raise ConfigurationError(
-                f"Invalid service name {self.service!r}: use letters, digits, "
-                "'.', '_' or '-', starting with a letter or digit."
+                f"Invalid service name {self.service!r}: use a non-empty string."
             )
         self.scopes = _coerce_scopes(self.scopes, self.service)
         if self.token_path is not None:
             self.token_path = Path(self.token_path).expanduser()
+        reserved = sorted(set(self.authorize_params) & _RESERVED_AUTHORIZE_PARAMS)
+        if reserved:
+            raise ConfigurationError(
+                f"{self.service}: authorize_params must not set {reserved[0]!r}; "
+                "it is set from the other fields (scopes, redirect_uri, client_id)."
+            )
         if self.dialect is not None and self.dialect not in DIALECT_NAMES:
             raise ConfigurationError(
                 f"{self.service}: unknown dialect {self.dialect!r}; use one of "
@@ -159,9 +177,19 @@ class AuthConfig:
         """Token file: ``token_path`` or ``{home}/{service}_token.json``.
 
         The home is ``$PLANOPTICON_HOME`` when set, else ``~/.planopticon``.
+
+        Raises:
+            ConfigurationError: ``token_path`` is unset and the service name
+                cannot be part of a file name.
         """
         if self.token_path is not None:
             return Path(self.token_path)
+        if not _SERVICE_NAME.match(self.service):
+            raise ConfigurationError(
+                f"Invalid service name {self.service!r} for a token file name: "
+                "use letters, digits, '.', '_' or '-', starting with a letter or "
+                "digit, or set token_path."
+            )
         return planopticon_home() / f"{self.service}_token.json"
 
     @property

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import select
 import sys
+import time
 import webbrowser
 from typing import Callable, Optional, TextIO
 
@@ -54,14 +55,27 @@ class Console:
         if not opened:
             self.say("No browser could be opened; open the URL above yourself.")
 
-    def ask(self, prompt: str) -> Optional[str]:
-        """Read one line; return ``None`` at end of input."""
+    def ask(self, prompt: str, *, timeout: Optional[float] = None) -> Optional[str]:
+        """Read one non-empty line; return ``None`` at end of input.
+
+        Raises:
+            TimeoutError: No line arrived within ``timeout`` seconds. Without
+                a descriptor to watch (Windows, or a stream without one) the
+                read blocks regardless.
+        """
         self.stderr.write(prompt)
         self.stderr.flush()
-        line = self.stdin.readline()
-        if not line:
-            return None
-        return line.strip()
+        if timeout is None or self.input_fd() is None:
+            line = self.stdin.readline()
+            return line.strip() if line else None
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            answer = self.poll_line(min(remaining, 0.5))
+            if answer == "":
+                return None
+            if answer:
+                return answer
+        raise TimeoutError(f"no input within {timeout:g} s")
 
     def input_fd(self) -> Optional[int]:
         """Return the input's file descriptor if ``select`` can watch it.

@@ -14,7 +14,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Optional
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 
 from . import _clock
 from .errors import ConfigurationError, TokenEndpointError
@@ -24,11 +24,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# Seconds one attempt may take from connecting to reading the last byte.
 DEFAULT_TIMEOUT = 15.0
-# Total seconds one logical request may spend on retries. Together with
-# ``DEFAULT_TIMEOUT`` it stays below the store's default lock timeout, so a
-# process holding the lock always gives up before its waiters do.
+# Total seconds one logical request may spend on retries. An attempt starts
+# only inside this budget and ends within ``DEFAULT_TIMEOUT``, so a request
+# takes at most 75 s, below the store's 120 s lock timeout: a process holding
+# the lock gives up before its waiters do.
 DEFAULT_RETRY_BUDGET = 60.0
+# Largest response body read; OAuth responses are a few kilobytes.
+MAX_RESPONSE_BYTES = 1024 * 1024
 MAX_ATTEMPTS = 4
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
@@ -83,13 +87,28 @@ def check_endpoint(url: Optional[str], *, service: str, name: str) -> str:
     """
     if not url:
         raise ConfigurationError(f"{service}: no {name} is configured.")
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for an invalid port
+    except ValueError:
+        raise ConfigurationError(
+            f"{service}: the {name} {_host(url)!r} is not a valid URL."
+        ) from None
+    if parts.username is not None or parts.password is not None:
+        raise ConfigurationError(
+            f"{service}: the {name} must not contain a user name or password."
+        )
+    if re.search(r"[\x00-\x20\x7f]", url):
+        raise ConfigurationError(
+            f"{service}: the {name} {_host(url)!r} contains spaces or control "
+            "characters."
+        )
+    if parts.scheme.lower() == "https" and parts.hostname:
         return url
-    if parts.scheme == "http" and is_loopback_host(parts.hostname):
+    if parts.scheme.lower() == "http" and is_loopback_host(parts.hostname):
         return url
     raise ConfigurationError(
-        f"{service}: the {name} {url!r} must use https (plain http is "
+        f"{service}: the {name} {_host(url)!r} must use https (plain http is "
         "accepted only for loopback addresses such as 127.0.0.1)."
     )
 
@@ -122,7 +141,7 @@ def send(
         while True:
             attempt += 1
             try:
-                return _send_once(client, request, expect_body)
+                return _send_once(client, request, expect_body, settings.timeout)
             except TokenEndpointError as exc:
                 error = exc
             delay = _retry_delay(error, attempt)
@@ -144,20 +163,66 @@ def send(
             _clock.sleep(delay)
 
 
+def _read_within(response: httpx.Response, deadline: float) -> httpx.Response:
+    """Read the body, giving up at ``deadline`` or past ``MAX_RESPONSE_BYTES``.
+
+    httpx's timeouts bound each read, not the whole body, so a server that
+    sends a byte at a time could otherwise hold a caller (and its lock)
+    indefinitely.
+    """
+    chunks = []
+    size = 0
+    for chunk in response.iter_raw():
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise TokenEndpointError(
+                "invalid_response",
+                f"the response is larger than {MAX_RESPONSE_BYTES} bytes",
+                status=response.status_code,
+            )
+        if time.monotonic() > deadline:
+            raise TokenEndpointError(
+                "connection_failed", "the response did not arrive in time"
+            )
+        chunks.append(chunk)
+    import httpx
+
+    # A response built from the raw bytes decodes them (gzip and the like)
+    # exactly once, as the streamed one would have.
+    return httpx.Response(
+        response.status_code,
+        headers=response.headers,
+        content=b"".join(chunks),
+        request=response.request,
+    )
+
+
 def _send_once(
-    client: httpx.Client, request: EndpointRequest, expect_body: bool
+    client: httpx.Client,
+    request: EndpointRequest,
+    expect_body: bool,
+    timeout: float,
 ) -> Dict[str, Any]:
     import httpx
 
     logger.debug("%s %s", request.method, _host(request.url))
     try:
-        response = client.request(
+        outgoing = client.build_request(
             request.method,
             request.url,
             params=request.params or None,
             headers=request.headers,
             content=request.content,
         )
+        streamed = client.send(outgoing, stream=True)
+        try:
+            response = _read_within(streamed, time.monotonic() + timeout)
+        finally:
+            streamed.close()
+    except httpx.InvalidURL:
+        raise ConfigurationError(
+            f"the URL {_host(request.url)!r} is not valid for an HTTP request."
+        ) from None
     except httpx.TransportError as exc:
         raise TokenEndpointError(
             "connection_failed",
@@ -203,12 +268,12 @@ def parse_response(
             or data.get("error_summary")
         )
         raise TokenEndpointError(
-            error,
+            _scrub(error, secrets),
             _scrub(description, secrets) if description else None,
             status=response.status_code,
             retry_after=retry_after,
         )
-    if response.status_code >= 400:
+    if not 200 <= response.status_code < 300:
         raise TokenEndpointError(
             f"http_{response.status_code}",
             response.reason_phrase or None,
@@ -288,18 +353,42 @@ def _parse_retry_after(value: Optional[str]) -> Optional[float]:
     return max(0.0, moment.timestamp() - _clock.now())
 
 
-def _scrub(text: str, secrets: Iterable[str]) -> str:
-    """Remove secrets and control characters from text a service sent."""
+def _scrub(text: object, secrets: Iterable[str]) -> str:
+    """Remove secrets and control characters from text a service sent.
+
+    Each secret is also removed in its URL-encoded and JSON-escaped forms,
+    in which a service may echo it.
+    """
     cleaned = str(text)
     for secret in secrets:
-        if secret:
-            cleaned = cleaned.replace(secret, "***")
-    cleaned = re.sub(r"[\x00-\x1f\x7f]+", " ", cleaned).strip()
+        if not secret:
+            continue
+        for form in (
+            secret,
+            quote(secret, safe=""),
+            quote_plus(secret),
+            json.dumps(secret)[1:-1],
+        ):
+            cleaned = cleaned.replace(form, "***")
+    cleaned = clean_text(cleaned)
     if len(cleaned) > _MAX_DESCRIPTION:
         cleaned = cleaned[: _MAX_DESCRIPTION - 3] + "..."
     return cleaned
 
 
+def clean_text(text: str) -> str:
+    """Replace control characters (terminal escapes included) with spaces."""
+    return re.sub(r"[\x00-\x1f\x7f-\x9f]+", " ", text).strip()
+
+
 def _host(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    """Return the scheme, host, port and path of a URL, without credentials."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<invalid URL>"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}{port}{parts.path}"

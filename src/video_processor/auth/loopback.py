@@ -102,11 +102,9 @@ class RedirectListener:
         host = parts.hostname or "127.0.0.1"
         # NOTE: for "localhost" only 127.0.0.1 is bound; a browser that
         # resolves localhost to ::1 alone cannot reach the listener.
-        bind_host = "::1" if host == "::1" else "127.0.0.1"
-        server_class = _server_class(
-            socket.AF_INET6 if bind_host == "::1" else socket.AF_INET
-        )
-        self._server = server_class((bind_host, parts.port or 0), _Handler)
+        bind_host = "127.0.0.1" if host == "localhost" else host
+        family = socket.AF_INET6 if ":" in bind_host else socket.AF_INET
+        self._server = _server_class(family)((bind_host, parts.port or 0), _Handler)
         self._server.expected_path = parts.path or "/"
         self._server.state = state
         self._server.callback = None

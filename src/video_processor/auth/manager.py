@@ -25,6 +25,7 @@ from .config import AuthConfig
 from .endpoint import HttpSettings
 from .errors import (
     AuthError,
+    LockTimeoutError,
     RevocationError,
     StorageError,
     TokenEndpointError,
@@ -218,7 +219,11 @@ class OAuthManager:
                     )
                 except TokenEndpointError as exc:
                     return self._after_failed_refresh(current, exc, attempts)
-                self._store.save(refreshed)
+                self._save_or_warn(refreshed, "refreshed")
+        except LockTimeoutError as exc:
+            attempts.lock_busy = True
+            attempts.add(step, str(exc))
+            return None
         except AuthError as exc:
             attempts.add(step, str(exc))
             return None
@@ -242,7 +247,10 @@ class OAuthManager:
         ):
             return _success(latest, "saved_token")
         reason = failure_reason("token refresh", error)
-        if not error.retryable:
+        if error.retryable:
+            attempts.service_unavailable = True
+            reason += "; the service may be unavailable for now, try again later"
+        else:
             reason += f"; sign in again with `planopticon auth {self.config.service}`"
         attempts.add("saved token", reason)
         return None
@@ -257,6 +265,9 @@ class OAuthManager:
                     step, f"not tried, {self.config.account_id_env} is not set"
                 )
             return None
+        if attempts.lock_busy:
+            attempts.add(step, "skipped because another process holds the lock")
+            return None
         from .flows.client_credentials import fetch_client_credentials_token
 
         try:
@@ -268,7 +279,11 @@ class OAuthManager:
                 token = fetch_client_credentials_token(
                     self.config, settings=self._http()
                 )
-                self._store.save(token)
+                self._save_or_warn(token, "obtained")
+        except LockTimeoutError as exc:
+            attempts.lock_busy = True
+            attempts.add(step, str(exc))
+            return None
         except AuthError as exc:
             attempts.add(step, failure_reason("token request", exc))
             return None
@@ -296,6 +311,11 @@ class OAuthManager:
         if not interactive:
             attempts.add(step, f"skipped because {why_not}")
             return None
+        if attempts.lock_busy or attempts.service_unavailable:
+            # A new sign-in would replace a grant that may still work (and
+            # some services revoke the earlier grant on a new sign-in).
+            attempts.add(step, "skipped to keep the saved sign-in")
+            return None
         try:
             token = self._sign_in()
         except AuthError as exc:
@@ -311,12 +331,22 @@ class OAuthManager:
             with self._store.lock():
                 self._store.save(token)
         except StorageError as exc:
-            logger.warning(
-                "%s: signed in, but the token could not be saved, so the next "
-                "run must sign in again: %s",
-                self.config.service,
-                exc,
-            )
+            self._warn_unsaved("signed in", exc)
+
+    def _save_or_warn(self, token: StoredToken, action: str) -> None:
+        """Save under the held lock; a failure is logged, the token still used."""
+        try:
+            self._store.save(token)
+        except StorageError as exc:
+            self._warn_unsaved(action, exc)
+
+    def _warn_unsaved(self, action: str, error: StorageError) -> None:
+        logger.warning(
+            "%s: %s a token but could not save it, so the next run cannot use it: %s",
+            self.config.service,
+            action,
+            error,
+        )
 
     def _try_api_key(self, attempts: Attempts) -> Optional[AuthResult]:
         if not self.config.api_key_env:

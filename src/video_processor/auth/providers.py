@@ -9,12 +9,15 @@ the out-of-band redirect URI, so their entries use a loopback redirect.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
 from .config import AuthConfig
 from .errors import ConfigurationError
 from .home import config_file_path, load_service_tables
+
+logger = logging.getLogger(__name__)
 
 # Zoom and Notion match redirect URIs exactly against the app's allow list,
 # so their default must be registered there; both accept a loopback URI.
@@ -128,8 +131,28 @@ def get_auth_config(service: str) -> Optional[AuthConfig]:
     Returns:
         The config, or ``None`` if no such service is known or configured.
 
+    When ``config.toml`` is invalid, a known service falls back to its
+    built-in settings with a warning.
+
     Raises:
-        ConfigurationError: ``config.toml`` is invalid.
+        ConfigurationError: ``config.toml`` is invalid and ``service`` is not
+            one of the known services.
+    """
+    try:
+        return load_auth_config(service)
+    except ConfigurationError as exc:
+        base = KNOWN_CONFIGS.get(service)
+        if base is None:
+            raise
+        logger.warning("Using the built-in %s settings: %s", service, exc)
+        return _copy(base, {})
+
+
+def load_auth_config(service: str) -> Optional[AuthConfig]:
+    """Like ``get_auth_config``, but raise for an invalid ``config.toml``.
+
+    Raises:
+        ConfigurationError: ``config.toml`` cannot be read or is invalid.
     """
     table = load_service_tables().get(service)
     base = KNOWN_CONFIGS.get(service)
@@ -142,11 +165,16 @@ def get_auth_config(service: str) -> Optional[AuthConfig]:
                 f"for a command of `planopticon auth`; choose another name."
             )
         return AuthConfig(service=service, **_parse_table(service, table or {}))
+    return _copy(base, _parse_table(service, table) if table else {})
+
+
+def _copy(base: AuthConfig, overrides: Dict[str, Any]) -> AuthConfig:
+    """Copy a known config, lists and tables included, with ``overrides``."""
     values: Dict[str, Any] = {
         "scopes": list(base.scopes),
         "authorize_params": dict(base.authorize_params),
     }
-    values.update(_parse_table(service, table) if table else {})
+    values.update(overrides)
     return dataclasses.replace(base, **values)
 
 

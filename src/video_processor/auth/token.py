@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Sequence
@@ -9,8 +10,12 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 from . import _clock
 from ._secrets import SECRET, masked_repr
 
+logger = logging.getLogger(__name__)
+
 # Seconds subtracted from a token's lifetime when computing ``expires_at``, so
-# that a token handed out still has at least this long to live.
+# that a token handed out still has at least this long to live. A token that
+# lives less than twice as long gets half its lifetime as margin instead, so
+# that it is not refreshed at every use.
 EXPIRY_MARGIN = 60.0
 
 _KNOWN_KEYS = (
@@ -109,25 +114,23 @@ class StoredToken:
 
         A response without ``refresh_token`` keeps ``previous``'s, and one
         without ``scope`` keeps the previous or the requested scope, as
-        RFC 6749 section 5.1 allows. A response without ``expires_in`` gives
-        a token that does not expire.
+        RFC 6749 section 5.1 allows. A response without ``expires_in``, or
+        with one that is not a number, gives a token that does not expire.
 
         Raises:
-            ValueError: The response has no access token or an invalid
-                ``expires_in``.
+            ValueError: The response has no access token, or a refresh token
+                that is not a string.
         """
         access_token = response.get("access_token")
         if not isinstance(access_token, str) or not access_token:
             raise ValueError("the response contains no access_token")
-        issued_at = _clock.now()
-        expires_in = parse_seconds(response.get("expires_in"), "expires_in")
-        expires_at = None if expires_in is None else issued_at + expires_in
-        if expires_at is not None:
-            expires_at -= EXPIRY_MARGIN
-
         refresh_token = response.get("refresh_token") or None
+        if refresh_token is not None and not isinstance(refresh_token, str):
+            raise ValueError("the response's refresh_token is not a string")
         if refresh_token is None and previous is not None:
             refresh_token = previous.refresh_token
+        issued_at = _clock.now()
+        expires_at = _expiry(response.get("expires_in"), issued_at)
         scope = normalize_scope(response.get("scope"))
         if scope is None:
             scope = previous.scope if previous else " ".join(requested_scopes) or None
@@ -139,10 +142,30 @@ class StoredToken:
             client_id=client_id,
             client_secret=client_secret,
             scope=scope,
-            token_type=response.get("token_type"),
+            token_type=_string_or_none(response.get("token_type")),
             method=method,
             obtained_at=issued_at,
         )
+
+
+def _expiry(expires_in: Any, issued_at: float) -> Optional[float]:
+    """Return ``expires_at`` for a lifetime in seconds, with the margin."""
+    try:
+        lifetime = parse_seconds(expires_in, "expires_in")
+    except ValueError:
+        logger.warning(
+            "Ignoring an expires_in that is not a number; the token is kept "
+            "until the service rejects it."
+        )
+        return None
+    if lifetime is None:
+        return None
+    lifetime = max(0.0, lifetime)
+    return issued_at + lifetime - min(EXPIRY_MARGIN, lifetime / 2)
+
+
+def _string_or_none(value: Any) -> Optional[str]:
+    return value if isinstance(value, str) else None
 
 
 def parse_seconds(value: Any, name: str) -> Optional[float]:

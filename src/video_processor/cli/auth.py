@@ -8,11 +8,11 @@ from typing import Any, Dict, List, Optional
 
 import click
 
-from ..auth import AuthConfig, OAuthManager, get_auth_config
+from ..auth import AuthConfig, OAuthManager
 from ..auth.errors import AuthError, RevocationError
 from ..auth.home import config_file_path, planopticon_home
 from ..auth.manager import INTERACTIVE_ENV
-from ..auth.providers import KNOWN_CONFIGS, configured_services
+from ..auth.providers import KNOWN_CONFIGS, configured_services, load_auth_config
 from ..auth.status import display_name, service_status, status_document
 
 
@@ -168,7 +168,7 @@ def status(service: Optional[str], as_json: bool) -> None:
     if service:
         configs = [_config_or_usage_error(service)]
     else:
-        configs = [c for c in map(get_auth_config, _service_names()) if c is not None]
+        configs = [c for c in map(load_auth_config, _service_names()) if c is not None]
     if as_json:
         document = status_document(configs, str(planopticon_home()))
         click.echo(json.dumps(document, indent=2, sort_keys=True))
@@ -248,7 +248,7 @@ def _sign_in_hint(service: str) -> str:
 
 
 def _config_or_usage_error(service: str) -> AuthConfig:
-    config = get_auth_config(service)
+    config = load_auth_config(service)
     if config is None:
         known = ", ".join(_service_names())
         raise _UsageProblem(

@@ -16,6 +16,9 @@ from ..token import StoredToken
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 FORM = "application/x-www-form-urlencoded"
+# Grant parameters that are secrets, scrubbed from error text the service
+# sends back. Others, such as redirect_uri, are left for the user to see.
+SECRET_GRANT_FIELDS = ("code", "code_verifier", "refresh_token", "device_code")
 
 
 class Client:
@@ -100,7 +103,8 @@ class Dialect:
         url = self.endpoint(config, config.oauth_token_url, "token endpoint")
         grant = dict(grant)
         body = prepare_token_request(grant.pop("grant_type"), **grant)
-        return self._authenticated(client, url, body, secrets=grant.values())
+        secrets = [grant[key] for key in SECRET_GRANT_FIELDS if grant.get(key)]
+        return self._authenticated(client, url, body, secrets=secrets)
 
     def client_credentials_request(
         self, config: AuthConfig, client: Client, account_id: str

@@ -22,7 +22,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from ..config import AuthConfig
 from ..console import Console
 from ..dialects import Client, Dialect, get_dialect
-from ..endpoint import HttpSettings, is_loopback_host
+from ..endpoint import HttpSettings, clean_text, is_loopback_host
 from ..errors import AuthorizationError, ConfigurationError
 from ..loopback import RedirectListener
 from ..token import StoredToken
@@ -89,7 +89,7 @@ def sign_in_with_browser(
     else:
         url = _authorization_url(config, dialect, client, authorization)
         console.show_url(url, f"Sign in to {config.service} in your browser:")
-        params = _read_pasted(console, authorization)
+        params = _read_pasted(console, authorization, timeout)
 
     code = _code_from(params, config.service)
     return _exchange_code(config, dialect, client, authorization, code, settings)
@@ -100,6 +100,10 @@ def _start_listener(
 ) -> RedirectListener:
     try:
         return RedirectListener(redirect_uri, state)
+    except ValueError:
+        raise ConfigurationError(
+            f"{config.service}: the redirect URI {redirect_uri!r} has an invalid port."
+        ) from None
     except OSError as exc:
         variable = (
             f" or set {config.redirect_uri_env}" if config.redirect_uri_env else ""
@@ -182,8 +186,17 @@ def _wait_for_redirect(
                 console.say(f"{exc} Paste the whole URL, or wait for the browser.")
 
 
-def _read_pasted(console: Console, authorization: _Authorization) -> Dict[str, str]:
-    line = console.ask("Paste the authorization code or the redirected URL: ")
+def _read_pasted(
+    console: Console, authorization: _Authorization, timeout: float
+) -> Dict[str, str]:
+    prompt = "Paste the authorization code or the redirected URL: "
+    try:
+        line = console.ask(prompt, timeout=timeout)
+    except TimeoutError:
+        raise AuthorizationError(
+            f"No authorization code was entered within {timeout:g} s. Run the "
+            "sign-in again."
+        ) from None
     if line is None:
         raise AuthorizationError(
             "Sign-in cancelled: the input ended before a code was entered."
@@ -219,7 +232,9 @@ def _parse_pasted(text: str, state: str, *, require_url: bool) -> Dict[str, str]
 def _code_from(params: Dict[str, str], service: str) -> str:
     error = params.get("error")
     if error:
+        error = clean_text(error)
         description = params.get("error_description")
+        description = clean_text(description) if description else None
         detail = f": {description}" if description else ""
         raise AuthorizationError(
             f"{service}: authorization failed ({error}{detail}). Run the sign-in "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Any, Dict, List, Optional
@@ -10,7 +11,7 @@ from .. import _clock
 from ..config import AuthConfig
 from ..console import Console
 from ..dialects import DEVICE_CODE_GRANT, Client, get_dialect
-from ..endpoint import HttpSettings, send
+from ..endpoint import HttpSettings, clean_text, send
 from ..errors import AuthorizationError, DeviceFlowUnavailableError, TokenEndpointError
 from ..token import StoredToken, parse_seconds
 from ._client import build_client, request_token
@@ -20,6 +21,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_INTERVAL = 5.0  # RFC 8628 section 3.2: when the service sends none
 DEFAULT_EXPIRES_IN = 900.0
 SLOW_DOWN_STEP = 5.0  # RFC 8628 section 3.5
+MIN_INTERVAL = 1.0  # a smaller or negative interval from a service is raised
 
 # Services name the same outcomes differently; these map to RFC 8628 terms.
 _DENIED = {"access_denied", "authorization_declined"}
@@ -84,9 +86,12 @@ def _poll_for_token(
     """Poll the token endpoint every ``interval`` seconds for ``limit`` seconds."""
     dialect = get_dialect(config)
     deadline = time.monotonic() + limit
+    # One attempt per poll: the loop itself waits and retries, and must see
+    # slow_down even when a service sends it with HTTP 429.
+    settings = dataclasses.replace(settings or HttpSettings(), max_attempts=1)
     grant = {"grant_type": DEVICE_CODE_GRANT, "device_code": device_code}
     while True:
-        _clock.sleep(interval)
+        _clock.sleep(max(0.0, min(interval, deadline - time.monotonic())))
         if time.monotonic() >= deadline:
             raise AuthorizationError(
                 f"{config.service}: the device code expired, or no approval "
@@ -118,6 +123,7 @@ def _parse_device_grant(
         )
     try:
         interval = parse_seconds(grant.get("interval"), "interval") or DEFAULT_INTERVAL
+        interval = max(MIN_INTERVAL, interval)
         expires_in = (
             parse_seconds(grant.get("expires_in"), "expires_in") or DEFAULT_EXPIRES_IN
         )
@@ -129,18 +135,21 @@ def _parse_device_grant(
 def _verification_uri(grant: Dict[str, Any]) -> Optional[str]:
     # Google's device endpoint names the field verification_url.
     value = grant.get("verification_uri") or grant.get("verification_url")
-    return str(value) if value else None
+    return clean_text(str(value)) if value else None
 
 
 def _show_instructions(console: Console, service: str, grant: Dict[str, Any]) -> None:
     uri = _verification_uri(grant)
     console.say(
         f"To sign in to {service}, open this URL on any device:\n\n    {uri}\n\n"
-        f"and enter the code:  {grant['user_code']}\n"
+        f"and enter the code:  {clean_text(str(grant['user_code']))}\n"
     )
     complete = grant.get("verification_uri_complete")
     if complete:
-        console.say(f"Or open this URL, which carries the code:\n\n    {complete}\n")
+        console.say(
+            "Or open this URL, which carries the code:\n\n"
+            f"    {clean_text(str(complete))}\n"
+        )
     console.say("Waiting for approval...")
 
 
@@ -158,6 +167,9 @@ def _next_interval(error: TokenEndpointError, interval: float, service: str) -> 
             f"{service}: the sign-in was denied on the verification page. Run it "
             "again and approve the request."
         )
+    if error.retryable:
+        logger.debug("Device flow: %s, polling again", error.error)
+        return interval
     if error.error in _EXPIRED:
         raise AuthorizationError(
             f"{service}: the device code expired before the sign-in was "
