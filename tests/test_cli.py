@@ -183,7 +183,8 @@ def test_status_lists_configured_service_and_token(
     assert lines[idp + 1] == "  token: valid, obtained via oauth_pkce"
     assert lines[idp + 2].startswith("  expires: 20")
     assert lines[idp + 3] == "  refreshable: yes"
-    # The server grants offline_access only with prompt=consent, and says so.
+    # The server grants offline_access only with prompt=consent, and reports
+    # the narrower grant in the token response.
     assert lines[idp + 4] == "  granted scopes: openid read"
     assert lines[idp + 5] == "  file mode: 0600"
     github = lines.index("GitHub (github)")

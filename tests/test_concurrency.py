@@ -217,9 +217,7 @@ def test_token_inside_margin_is_refreshed_before_use(
     assert idp.stats()["token_requests"].get("refresh_token") == 1
 
 
-def test_short_lived_token_is_not_refreshed_on_every_call(
-    idp_factory, browser_env
-) -> None:
+def test_short_lived_token_reused(idp_factory, browser_env) -> None:
     server = idp_factory(accessTokenTtl=30)
     manager = _signed_in(server, "confidential-app")
     server.reset_stats()

@@ -306,7 +306,7 @@ def test_saved_file_is_private(idp: IdentityProvider, browser_env) -> None:
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 
 
-def test_corrupt_saved_file_is_set_aside_and_chain_goes_on(
+def test_corrupt_file_set_aside_chain_continues(
     idp: IdentityProvider, browser_env
 ) -> None:
     config = idp_config(idp, "public-app")

@@ -79,7 +79,9 @@ def test_code_flows_refresh_and_revoke_leak_nothing(
         loopback,
         pasted_config,
     )
-    assert signed_in.success and pasted.success and refreshed.success
+    assert signed_in.success
+    assert pasted.success
+    assert refreshed.success
     assert_no_secret(
         text,
         [
@@ -139,7 +141,8 @@ def test_device_and_client_credentials_leak_nothing(
     service = OAuthManager(service_config, interactive=False).authenticate()
 
     text = everything(stderr.getvalue(), device, service, device_config, service_config)
-    assert device.success and service.success
+    assert device.success
+    assert service.success
     assert_no_secret(
         text,
         [
