@@ -6,7 +6,7 @@ and starts N batch jobs that call ``get_token()`` together. Prints, per N,
 the refresh requests the server received, the distinct tokens the jobs got,
 and the time from the start signal until the last job exited.
 
-Usage: python benchmarks/concurrent_refresh.py [--jobs 1 4 16 32]
+Usage: python benchmarks/concurrent_refresh.py [--jobs 1 4 16 64]
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def _round(config: AuthConfig, jobs: int, directory: Path) -> tuple[int, float, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, nargs="+", default=[1, 4, 16, 32])
+    parser.add_argument("--jobs", type=int, nargs="+", default=[1, 4, 16, 64])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory, IdentityProvider() as idp:
         idp.start(default_config())

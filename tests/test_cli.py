@@ -183,9 +183,7 @@ def test_status_lists_configured_service_and_token(
     assert lines[idp + 1] == "  token: valid, obtained via oauth_pkce"
     assert lines[idp + 2].startswith("  expires: 20")
     assert lines[idp + 3] == "  refreshable: yes"
-    # The server grants offline_access only with prompt=consent, and reports
-    # the narrower grant in the token response.
-    assert lines[idp + 4] == "  granted scopes: openid read"
+    assert lines[idp + 4] == "  granted scopes: openid offline_access read"
     assert lines[idp + 5] == "  file mode: 0600"
     github = lines.index("GitHub (github)")
     assert lines[github + 2] == "  token: none saved"
@@ -214,7 +212,7 @@ def test_status_json_schema(
     assert entry["token_path"] == str(planopticon_home / "idp_token.json")
     assert entry["token"]["state"] == "valid"
     assert entry["token"]["refreshable"] is True
-    assert entry["token"]["granted_scopes"] == ["openid", "read"]
+    assert entry["token"]["granted_scopes"] == ["openid", "offline_access", "read"]
     assert entry["requested_scopes"] == ["openid", "offline_access", "read"]
     assert entry["token"]["file_mode"] == "0600"
     assert services["zoom"]["token"] is None

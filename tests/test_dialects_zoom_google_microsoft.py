@@ -1122,6 +1122,14 @@ def test_refresh_error_with_http_200_rejected(
     assert waits == []
 
 
+# What the failure tells the user to do, for each permanent error.
+ADVICE = {
+    "invalid_grant": "sign in again with `planopticon auth {name}`",
+    "invalid_client": "check the client ID and secret",
+    "invalid_scope": "check the requested scopes",
+}
+
+
 @pytest.mark.parametrize("error", ["invalid_grant", "invalid_client", "invalid_scope"])
 def test_refresh_permanent_error_not_retried(
     service_server: tuple[str, ProviderServer],
@@ -1140,7 +1148,7 @@ def test_refresh_permanent_error_not_retried(
     assert not result.success
     assert result.error is not None
     assert f"token refresh rejected by the service ({error}" in result.error
-    assert f"sign in again with `planopticon auth {name}`" in result.error
+    assert ADVICE[error].format(name=name) in result.error
     assert len(server.token_requests) == 1
     assert waits == []
 

@@ -126,6 +126,8 @@ def authorize_url(
     redirect_uri: str,
     state: str,
     challenge: str,
+    *,
+    offline: bool = True,
 ) -> str:
     params = {
         "response_type": "code",
@@ -136,6 +138,10 @@ def authorize_url(
         "code_challenge": challenge,
         "code_challenge_method": "S256",
     }
+    if offline:
+        # offline_access with prompt=consent is what earns a refresh token.
+        params["scope"] = "openid offline_access read"
+        params["prompt"] = "consent"
     return f"{idp.authorization_endpoint}?{urlencode(params)}"
 
 
@@ -147,13 +153,21 @@ class SignIn:
     verifier: str
 
 
-def sign_in(idp: IdentityProvider, browser_env: BrowserEnv, client_id: str) -> SignIn:
+def sign_in(
+    idp: IdentityProvider,
+    browser_env: BrowserEnv,
+    client_id: str,
+    *,
+    offline: bool = True,
+) -> SignIn:
     """Run the code flow through webbrowser.open and return the code received."""
     verifier, challenge = make_pkce()
     state = secrets.token_urlsafe(16)
     with run_listener(Listener()) as listener:
         redirect_uri = f"{listener.base_url}/callback"
-        url = authorize_url(idp, client_id, redirect_uri, state, challenge)
+        url = authorize_url(
+            idp, client_id, redirect_uri, state, challenge, offline=offline
+        )
         assert webbrowser.open(url)
     assert browser_env.error is None
     assert browser_env.listener_status == 200
@@ -205,7 +219,9 @@ def poll_device(
 
 def start_device_flow(idp: IdentityProvider, client_id: str) -> dict[str, Any]:
     response = idp.post_as_client(
-        idp.device_authorization_endpoint, client_id, {"scope": "openid read"}
+        idp.device_authorization_endpoint,
+        client_id,
+        {"scope": "openid offline_access read"},
     )
     assert response.status_code == 200, response.text
     return dict(response.json())
@@ -820,3 +836,15 @@ def test_invalid_client_metadata_fails_start() -> None:
         server.start(config)
     with pytest.raises(IdentityProviderError, match="not running"):
         server.process  # noqa: B018
+
+
+def test_no_refresh_token_without_offline_access(
+    idp: IdentityProvider, browser_env: BrowserEnv
+) -> None:
+    signed_in = sign_in(idp, browser_env, "public-app", offline=False)
+    response = post_public(
+        idp.token_endpoint, "public-app", code_exchange_form(signed_in)
+    )
+    tokens = response.json()
+    assert "access_token" in tokens
+    assert "refresh_token" not in tokens

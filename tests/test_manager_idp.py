@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import socket
@@ -21,7 +22,7 @@ from support.auth_helpers import (
 )
 from support.idp import PRIVATE_USE_REDIRECT_URI, IdentityProvider
 from support.secrets_check import assert_no_secret
-from video_processor.auth import AuthConfig, OAuthManager
+from video_processor.auth import KNOWN_CONFIGS, AuthConfig, OAuthManager
 from video_processor.auth.console import Console
 
 
@@ -65,6 +66,7 @@ def test_authorization_url_carries_pkce_and_state(
     assert len(params["code_challenge"]) == 43
     assert len(params["state"]) >= 32
     assert params["scope"] == "openid offline_access read"
+    assert params["prompt"] == "consent"
     assert params["redirect_uri"].startswith("http://127.0.0.1:")
     assert params["redirect_uri"].endswith("/callback")
 
@@ -377,3 +379,40 @@ def test_listener_ignores_stray_requests() -> None:
         callback = listener.wait(1)
         assert callback is not None
         assert callback.params["code"] == "good"
+
+
+def test_really_expired_token_is_refreshed(idp_factory, browser_env) -> None:
+    server = idp_factory(accessTokenTtl=2)
+    manager = _manager(idp_config(server, "confidential-app"))
+    first = manager.authenticate()
+    assert first.success
+    time.sleep(2.5)
+    assert server.introspect(first.access_token)["active"] is False
+    server.reset_stats()
+    again = OAuthManager(manager.config, interactive=False).authenticate()
+    assert again.success, again.error
+    assert again.access_token != first.access_token
+    assert server.introspect(again.access_token)["active"] is True
+    assert server.stats()["token_requests"].get("refresh_token") == 1
+
+
+def test_pkce_verifier_never_logged(
+    zoom_server, browser_env, debug_log, capsys
+) -> None:
+    config = dataclasses.replace(
+        KNOWN_CONFIGS["zoom"],
+        oauth_authorize_url=zoom_server.authorize_url,
+        oauth_token_url=zoom_server.token_url,
+        client_id=zoom_server.client_id,
+        client_secret=zoom_server.client_secret,
+    )
+    manager = _manager(config)
+    assert manager.authenticate().success
+    exchange = zoom_server.token_requests[-1].form_params
+    verifier = exchange["code_verifier"]
+    code = exchange["code"]
+    captured = capsys.readouterr()
+    text = "\n".join(
+        [debug_log.text, captured.out, captured.err, _console_text(manager)]
+    )
+    assert_no_secret(text, [verifier, code, zoom_server.client_secret])

@@ -267,9 +267,11 @@ function createProvider(issuer, settings) {
       RefreshToken: settings.refreshTokenTtl,
       DeviceCode: settings.deviceCodeTtl,
     },
-    // Every code and device grant of a client allowed the refresh_token grant gets a
-    // refresh token, whether or not it requested offline_access.
-    issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
+    // A refresh token only for a grant that carries offline_access, which the
+    // server keeps in a code grant only when the request also sent
+    // prompt=consent (OpenID Connect Core 1.0, section 11).
+    issueRefreshToken: async (ctx, client, code) =>
+      client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
     rotateRefreshToken: settings.rotateRefreshToken,
   });
   provider.use(createTestMiddleware(settings));

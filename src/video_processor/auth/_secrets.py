@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from typing import Any, Optional
 
 # Field metadata that marks a dataclass field as secret: ``repr()`` masks it.
@@ -14,6 +13,8 @@ def fingerprint(value: Optional[str]) -> str:
     """Return a short SHA-256 fingerprint that identifies a secret in logs."""
     if not value:
         return "absent"
+    import hashlib
+
     return "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:8]
 
 

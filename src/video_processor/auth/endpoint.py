@@ -223,6 +223,10 @@ def _send_once(
         raise ConfigurationError(
             f"the URL {_host(request.url)!r} is not valid for an HTTP request."
         ) from None
+    except httpx.DecodingError:
+        raise TokenEndpointError(
+            "invalid_response", "the response body could not be decoded"
+        ) from None
     except httpx.TransportError as exc:
         raise TokenEndpointError(
             "connection_failed",
@@ -300,7 +304,7 @@ def _decode_body(response: httpx.Response) -> Optional[Dict[str, Any]]:
     if content_type != "application/x-www-form-urlencoded":
         try:
             decoded = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             decoded = None
         if isinstance(decoded, dict):
             return decoded

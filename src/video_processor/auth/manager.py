@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Callable, List, Optional
 from ._attempts import Attempts, failure_reason
 from ._secrets import fingerprint
 from .config import AuthConfig
-from .endpoint import HttpSettings
 from .errors import (
     AuthError,
     LockTimeoutError,
@@ -31,11 +30,12 @@ from .errors import (
     TokenEndpointError,
 )
 from .result import AuthResult
-from .store import DEFAULT_LOCK_TIMEOUT, TokenStore
+from .store import DEFAULT_LOCK_TIMEOUT, StatKey, TokenStore
 from .token import StoredToken
 
 if TYPE_CHECKING:
     from .console import Console
+    from .endpoint import HttpSettings
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +87,8 @@ class OAuthManager:
         self._console = console
         self._store = TokenStore(config.resolved_token_path, lock_timeout=lock_timeout)
         self._rejected: set[str] = set()
+        # The token behind the last stat key seen, for the hot path.
+        self._hot: Optional[tuple[Optional[StatKey], StoredToken]] = None
 
     def __repr__(self) -> str:
         return f"OAuthManager(service={self.config.service!r})"
@@ -103,6 +105,9 @@ class OAuthManager:
         ``error`` lists which steps were tried, why each failed, and which
         environment variables to set.
         """
+        fresh = self._fresh_saved_token()
+        if fresh is not None:
+            return _success(fresh, "saved_token")
         attempts = Attempts(self.config.service)
         steps: List[Callable[[Attempts], Optional[AuthResult]]] = [
             self._try_saved_token,
@@ -113,17 +118,43 @@ class OAuthManager:
         for step in steps:
             result = step(attempts)
             if result is not None:
-                logger.debug(
-                    "%s: authenticated via %s (token %s)",
-                    self.config.service,
-                    result.method,
-                    fingerprint(result.access_token),
-                )
+                if logger.isEnabledFor(logging.DEBUG):
+                    logger.debug(
+                        "%s: authenticated via %s (token %s)",
+                        self.config.service,
+                        result.method,
+                        fingerprint(result.access_token),
+                    )
                 return result
         return AuthResult(success=False, error=attempts.failure_message(self.config))
 
+    def _fresh_saved_token(self) -> Optional[StoredToken]:
+        """Return the saved token if it can be handed out as it is.
+
+        This is the hot path of every batch job: one ``stat`` of an unchanged
+        file and no import of an HTTP or OAuth library. Anything else,
+        errors included, goes through the full chain.
+        """
+        key = self._store.stat_key()
+        hot = self._hot
+        if key is not None and hot is not None and hot[0] == key:
+            token = hot[1]
+        else:
+            try:
+                loaded = self._store.load()
+            except StorageError:
+                return None
+            if loaded is None:
+                return None
+            token = loaded
+            self._hot = (key, token)
+        return token if self._usable(token) else None
+
     def get_token(self) -> Optional[str]:
         """Run ``authenticate()`` and return just the access token, or None."""
+        fresh = self._fresh_saved_token()
+        if fresh is not None:
+            return fresh.access_token
         result = self.authenticate()
         return result.access_token if result.success else None
 
@@ -250,6 +281,10 @@ class OAuthManager:
         if error.retryable:
             attempts.service_unavailable = True
             reason += "; the service may be unavailable for now, try again later"
+        elif error.error == "invalid_client":
+            reason += "; check the client ID and secret"
+        elif error.error == "invalid_scope":
+            reason += "; check the requested scopes"
         else:
             reason += f"; sign in again with `planopticon auth {self.config.service}`"
         attempts.add("saved token", reason)
@@ -369,7 +404,9 @@ class OAuthManager:
         return token.is_fresh() and not self._is_rejected(token)
 
     def _is_rejected(self, token: StoredToken) -> bool:
-        return fingerprint(token.access_token) in self._rejected
+        return (
+            bool(self._rejected) and fingerprint(token.access_token) in self._rejected
+        )
 
     def _interactivity(self) -> tuple[bool, str]:
         """Return whether a person can answer, and if not, the reason."""
@@ -396,6 +433,8 @@ class OAuthManager:
         )
 
     def _http(self) -> HttpSettings:
+        from .endpoint import HttpSettings
+
         return HttpSettings(timeout=self.http_timeout)
 
     def _sign_in(self) -> StoredToken:

@@ -77,7 +77,7 @@ def _token_status(config: AuthConfig) -> Optional[Dict[str, Any]]:
     mode = f"{stat.S_IMODE(info.st_mode):04o}"
     try:
         token = StoredToken.from_json(json.loads(raw))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return {
             "state": "corrupt",
             "problem": "not a valid token file; it is moved aside at the next sign-in",

@@ -33,7 +33,7 @@ DEFAULT_LOCK_TIMEOUT = 120.0
 # Temporary files older than this were left by a process killed mid-write.
 STALE_TEMPORARY_AGE = 300.0
 
-_StatKey = Tuple[int, int, int, int]
+StatKey = Tuple[int, int, int, int]
 
 # Parsed tokens of this process, keyed by path and checked against the file's
 # stat, so an unchanged file is neither re-read nor re-parsed.
@@ -41,11 +41,11 @@ _StatKey = Tuple[int, int, int, int]
 # size that reuses the inode would look unchanged. A token seen stale this way
 # is either expired (and re-read under the lock) or rejected by the service
 # (and re-read after ``invalidate``).
-_cache: Dict[Path, Tuple[_StatKey, StoredToken]] = {}
+_cache: Dict[Path, Tuple[StatKey, StoredToken]] = {}
 _cache_guard = threading.Lock()
 
 
-def _stat_key(info: os.stat_result) -> _StatKey:
+def _stat_key(info: os.stat_result) -> StatKey:
     return (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size)
 
 
@@ -61,12 +61,25 @@ class TokenStore:
         self, path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     ) -> None:
         self.path = Path(path)
+        self._path_text = os.fspath(self.path)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.lock_timeout = lock_timeout
         self._file_lock: Optional[BaseFileLock] = None
 
     def __repr__(self) -> str:
         return f"TokenStore({str(self.path)!r})"
+
+    def stat_key(self) -> Optional[StatKey]:
+        """Return what identifies the file's current content, or ``None``.
+
+        Device, inode, modification time and size: a save renames a new file
+        into place, so another process's save changes the inode.
+        """
+        try:
+            info = os.stat(self._path_text)
+        except OSError:
+            return None
+        return (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size)
 
     def load(self, *, use_cache: bool = True) -> Optional[StoredToken]:
         """Read the saved token, or return ``None`` if there is none.
@@ -79,7 +92,7 @@ class TokenStore:
                 file cannot be moved aside.
         """
         try:
-            info = self.path.stat()
+            info = os.stat(self._path_text)
         except FileNotFoundError:
             self._forget()
             return None
@@ -89,10 +102,10 @@ class TokenStore:
                 path=self.path,
             ) from exc
 
-        key = _stat_key(info)
+        key = (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size)
         if use_cache:
-            with _cache_guard:
-                cached = _cache.get(self.path)
+            # A dict lookup is atomic under the GIL; writers take the guard.
+            cached = _cache.get(self.path)
             if cached is not None and cached[0] == key:
                 return cached[1]
 
@@ -110,7 +123,7 @@ class TokenStore:
             ) from exc
 
         try:
-            token = StoredToken.from_json(json.loads(raw))
+            token = StoredToken.from_json(_parse_json(raw))
         except UnicodeDecodeError:
             self._set_aside(key, "not UTF-8 text")
             return None
@@ -271,7 +284,7 @@ class TokenStore:
             FILE_MODE,
         )
 
-    def _set_aside(self, key: _StatKey, reason: str) -> None:
+    def _set_aside(self, key: StatKey, reason: str) -> None:
         """Move a corrupt file aside unless another process replaced it."""
         with self.lock():
             try:
@@ -315,6 +328,13 @@ class TokenStore:
     def _forget(self) -> None:
         with _cache_guard:
             _cache.pop(self.path, None)
+
+
+def _parse_json(raw: bytes) -> object:
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def _fsync_directory(directory: Path) -> None:

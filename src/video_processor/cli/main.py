@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any, Optional, Sequence
 
@@ -18,7 +19,12 @@ class _Root(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
+        except (
+            click.ClickException,
+            click.exceptions.Exit,
+            click.Abort,
+            BrokenPipeError,
+        ):
             raise
         except AuthError as exc:
             if ctx.obj and ctx.obj.get("debug"):
@@ -72,4 +78,10 @@ def _configure_logging(level: int) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Run the command line."""
-    cli.main(args=list(argv) if argv is not None else None, prog_name="planopticon")
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="planopticon")
+    except BrokenPipeError:
+        # The reader of standard output (for example `head`) went away.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)

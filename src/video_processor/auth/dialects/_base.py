@@ -77,7 +77,14 @@ class Dialect:
         return list(config.scopes)
 
     def authorize_params(self, config: AuthConfig) -> Dict[str, str]:
-        """Return extra authorization URL parameters the service needs."""
+        """Return extra authorization URL parameters the service needs.
+
+        OpenID Connect servers grant ``offline_access`` (and so a refresh
+        token) only with ``prompt=consent`` (OpenID Connect Core 1.0,
+        section 11), so that scope brings the prompt along.
+        """
+        if "offline_access" in config.scopes:
+            return {"prompt": "consent"}
         return {}
 
     def redirect_uri_param(self, redirect_uri: str) -> Optional[str]:

@@ -1,10 +1,11 @@
-"""Measure ``planopticon auth token`` as a script would call it.
+"""Measure start-up costs next to a bare ``python -c pass``.
 
-Saves a valid token for a service defined in a temporary ``config.toml``,
-then runs the console script repeatedly and prints the median and maximum
-wall time per run, next to a bare ``python -c pass`` for comparison.
+Runs each command repeatedly as a new process and prints the median and
+maximum wall time: ``import video_processor.auth``, a cold
+``planopticon auth status``, and ``planopticon auth token`` with a valid
+saved token, as a script would call it.
 
-Usage: python benchmarks/cli_token.py [--runs N]
+Usage: python benchmarks/startup.py [--runs N]
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
-    script = Path(sys.executable).parent / "planopticon"
+    script = str(Path(sys.executable).parent / "planopticon")
     with tempfile.TemporaryDirectory() as home:
         Path(home, "config.toml").write_text(
             '[services.bench]\noauth_token_url = "https://auth.invalid/token"\n'
@@ -46,17 +47,23 @@ def main() -> None:
             StoredToken(access_token="t" * 900, expires_at=time.time() + 3600)
         )
         env = {**os.environ, "PLANOPTICON_HOME": home}
-        token = _time_runs([str(script), "auth", "token", "bench"], env, args.runs)
-        bare = _time_runs([sys.executable, "-c", "pass"], env, args.runs)
-    print(f"{args.runs} runs each")
-    print(
-        f"planopticon auth token: median {statistics.median(token):.0f} ms, "
-        f"max {max(token):.0f} ms"
-    )
-    print(
-        f"python -c pass:         median {statistics.median(bare):.0f} ms, "
-        f"max {max(bare):.0f} ms"
-    )
+        commands = {
+            "python -c pass": [sys.executable, "-c", "pass"],
+            "import video_processor.auth": [
+                sys.executable,
+                "-c",
+                "import video_processor.auth",
+            ],
+            "planopticon auth status": [script, "auth", "status"],
+            "planopticon auth token bench": [script, "auth", "token", "bench"],
+        }
+        print(f"{args.runs} runs each, new process per run")
+        for label, command in commands.items():
+            samples = _time_runs(command, env, args.runs)
+            print(
+                f"{label:<30} median {statistics.median(samples):4.0f} ms, "
+                f"max {max(samples):4.0f} ms"
+            )
 
 
 if __name__ == "__main__":
