@@ -178,3 +178,29 @@ def test_headless_no_browser_keeps_code_flow(
     assert use_device_flow(config, device=None, open_browser=False) is False
     assert use_device_flow(config, device=True, open_browser=False) is True
     assert use_device_flow(config, device=False, open_browser=True) is False
+
+
+def test_get_token_sees_another_writer_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "h.json"
+    TokenStore(path).save(StoredToken(access_token="first", expires_at=None))
+    manager = OAuthManager(AuthConfig(service="h", token_path=path), interactive=False)
+    assert manager.get_token() == "first"
+    assert manager.get_token() == "first"
+    TokenStore(path).save(StoredToken(access_token="second", expires_at=None))
+    assert manager.get_token() == "second"
+    path.unlink()
+    assert manager.get_token() is None
+
+
+def test_get_token_hot_path_respects_expiry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from video_processor.auth import _clock
+
+    path = tmp_path / "e.json"
+    TokenStore(path).save(StoredToken(access_token="short", expires_at=1000.0))
+    manager = OAuthManager(AuthConfig(service="e", token_path=path), interactive=False)
+    monkeypatch.setattr(_clock, "now", lambda: 999.0)
+    assert manager.get_token() == "short"
+    monkeypatch.setattr(_clock, "now", lambda: 1000.0)
+    assert manager.get_token() is None

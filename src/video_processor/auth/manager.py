@@ -19,6 +19,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Callable, List, Optional
 
+from . import _clock
 from ._attempts import Attempts, failure_reason
 from ._secrets import fingerprint
 from .config import AuthConfig
@@ -88,7 +89,7 @@ class OAuthManager:
         self._store = TokenStore(config.resolved_token_path, lock_timeout=lock_timeout)
         self._rejected: set[str] = set()
         # The token behind the last stat key seen, for the hot path.
-        self._hot: Optional[tuple[Optional[StatKey], StoredToken]] = None
+        self._hot: Optional[tuple[StatKey, StoredToken]] = None
 
     def __repr__(self) -> str:
         return f"OAuthManager(service={self.config.service!r})"
@@ -147,11 +148,20 @@ class OAuthManager:
             if loaded is None:
                 return None
             token = loaded
-            self._hot = (key, token)
+            self._hot = (key, token) if key is not None else None
         return token if self._usable(token) else None
 
     def get_token(self) -> Optional[str]:
         """Run ``authenticate()`` and return just the access token, or None."""
+        # The common case, inlined: the file is unchanged since the last
+        # call and its token is still fresh.
+        hot = self._hot
+        if hot is not None and not self._rejected:
+            token = hot[1]
+            if self._store.stat_key() == hot[0] and (
+                token.expires_at is None or _clock.now() < token.expires_at
+            ):
+                return token.access_token
         fresh = self._fresh_saved_token()
         if fresh is not None:
             return fresh.access_token
@@ -173,6 +183,7 @@ class OAuthManager:
             StorageError: The token file cannot be removed.
         """
         self._rejected.clear()
+        self._hot = None
         if not self._store.path.exists():
             return
         failure: Optional[RevocationError] = None
