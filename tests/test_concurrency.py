@@ -391,3 +391,26 @@ def test_lock_timeout_is_waited_once(idp: IdentityProvider, browser_env) -> None
     )
     assert "interactive sign-in: skipped to keep the saved sign-in" in result.error
     assert len(browser_env.runs) == 1
+
+
+def test_eight_threads_refresh_once(idp: IdentityProvider, browser_env) -> None:
+    manager = _signed_in(idp, "confidential-app")
+    expire_saved_token(manager.config.resolved_token_path)
+    idp.reset_stats()
+    barrier = threading.Barrier(8)
+    tokens: list[str | None] = []
+
+    def job() -> None:
+        worker = OAuthManager(manager.config, interactive=False)
+        barrier.wait()
+        tokens.append(worker.get_token())
+
+    threads = [threading.Thread(target=job) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(tokens) == 8
+    assert None not in tokens
+    assert len(set(tokens)) == 1
+    assert idp.stats()["token_requests"].get("refresh_token") == 1

@@ -255,12 +255,18 @@ def fast_polling(
 
 
 class DeviceApprover(threading.Thread):
-    """Approve a device sign-in at the fake once the product shows the code."""
+    """Approve a device sign-in at the fake once the product shows the code.
 
-    def __init__(self, server: ProviderServer, manager: OAuthManager) -> None:
+    With ``deny`` it denies the sign-in instead.
+    """
+
+    def __init__(
+        self, server: ProviderServer, manager: OAuthManager, *, deny: bool = False
+    ) -> None:
         super().__init__(daemon=True)
         self.server = server
         self.manager = manager
+        self.deny = deny
         self.user_code: Optional[str] = None
         # Set when the sign-in ended, so a failed one does not keep this waiting.
         self.finished = threading.Event()
@@ -271,16 +277,19 @@ class DeviceApprover(threading.Thread):
             match = USER_CODE.search(console_text(self.manager))
             if match:
                 self.user_code = match.group(1)
-                self.server.approve_device(self.user_code)
+                if self.deny:
+                    self.server.deny_device(self.user_code)
+                else:
+                    self.server.approve_device(self.user_code)
                 return
             time.sleep(0.01)
 
 
 def device_sign_in(
-    config: AuthConfig, server: ProviderServer
+    config: AuthConfig, server: ProviderServer, *, deny: bool = False
 ) -> tuple[AuthResult, OAuthManager, DeviceApprover]:
     manager = make_manager(config, device=True, open_browser=False)
-    approver = DeviceApprover(server, manager)
+    approver = DeviceApprover(server, manager, deny=deny)
     approver.start()
     try:
         result = manager.authenticate()
@@ -1283,3 +1292,24 @@ def test_outage_keeps_saved_sign_in(zoom_server: ZoomServer, monkeypatch) -> Non
     assert TokenStore(config.resolved_token_path).load().refresh_token == (
         "zoom-still-good-refresh"
     )
+
+
+def test_google_device_denial_is_reported(
+    google_server: GoogleServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    google_server.client_type = "tv"
+    fast_polling(monkeypatch, google_server)
+    config = google_config(google_server, scopes=GOOGLE_DEVICE_SCOPES)
+    result, _, _ = device_sign_in(config, google_server, deny=True)
+    assert not result.success
+    assert "the sign-in was denied on the verification page" in result.error
+
+
+def test_microsoft_device_denial_is_reported(
+    microsoft_server: MicrosoftServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast_polling(monkeypatch, microsoft_server)
+    config = microsoft_config(microsoft_server)
+    result, _, _ = device_sign_in(config, microsoft_server, deny=True)
+    assert not result.success
+    assert "the sign-in was denied on the verification page" in result.error

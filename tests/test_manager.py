@@ -136,12 +136,14 @@ def test_unlockable_token_file_reports_path(tmp_path: Path) -> None:
     assert f"Cannot create or lock {tmp_path / 'g.json.lock'}" in result.error
 
 
-def test_token_path_that_is_a_directory_is_reported(tmp_path: Path) -> None:
+def test_unreadable_token_path_is_set_aside(tmp_path: Path) -> None:
     path = tmp_path / "d.json"
     path.mkdir()
     result = OAuthManager(AuthConfig(service="d", token_path=path)).authenticate()
     assert not result.success
-    assert f"Cannot read the token file {path}" in result.error
+    assert f"none saved at {path}" in result.error
+    assert not path.exists()
+    assert len(list(tmp_path.glob("d.json.corrupt-*"))) == 1
 
 
 def test_failure_hints_name_only_unset_variables(

@@ -182,12 +182,10 @@ def test_lock_is_reentrant_in_one_thread(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_unreadable_file_raises_storage_error(tmp_path: Path) -> None:
-    from video_processor.auth.errors import StorageError
-
+def test_unreadable_file_is_set_aside(tmp_path: Path) -> None:
     path = tmp_path / "t.json"
     path.write_text("{}")
     path.chmod(0o000)
-    with pytest.raises(StorageError, match="Cannot read"):
-        TokenStore(path).load()
-    assert path.exists()
+    assert TokenStore(path).load() is None
+    assert not path.exists()
+    assert len(list(tmp_path.glob("t.json.corrupt-*"))) == 1

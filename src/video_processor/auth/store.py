@@ -84,8 +84,9 @@ class TokenStore:
     def load(self, *, use_cache: bool = True) -> Optional[StoredToken]:
         """Read the saved token, or return ``None`` if there is none.
 
-        A corrupt file is moved aside as ``<name>.corrupt-<UTC timestamp>``
-        with a warning, and ``None`` is returned.
+        A corrupt or unreadable file is moved aside as
+        ``<name>.corrupt-<UTC timestamp>`` with a warning, and ``None`` is
+        returned.
 
         Raises:
             StorageError: The file exists but cannot be read, or a corrupt
@@ -114,6 +115,9 @@ class TokenStore:
             raw = self.path.read_bytes()
         except FileNotFoundError:
             self._forget()
+            return None
+        except (PermissionError, IsADirectoryError) as exc:
+            self._set_aside(key, f"unreadable: {exc.strerror}")
             return None
         except OSError as exc:
             raise StorageError(
