@@ -189,3 +189,22 @@ def test_unreadable_file_is_set_aside(tmp_path: Path) -> None:
     assert TokenStore(path).load() is None
     assert not path.exists()
     assert len(list(tmp_path.glob("t.json.corrupt-*"))) == 1
+
+
+def test_loose_home_directory_is_tightened(
+    planopticon_home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    planopticon_home.mkdir(mode=0o755)
+    planopticon_home.chmod(0o755)
+    with caplog.at_level(logging.WARNING):
+        TokenStore(planopticon_home / "zoom_token.json").save(_token())
+    assert _mode(planopticon_home) == 0o700
+    assert "was open to others" in caplog.text
+
+
+def test_other_directory_is_left_alone(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o755)
+    TokenStore(shared / "t.json").save(_token())
+    assert _mode(shared) == 0o755

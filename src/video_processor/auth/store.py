@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Iterator, Optional, Tuple
 
 from .errors import LockTimeoutError, StorageError
+from .home import planopticon_home
 from .token import StoredToken
 
 if TYPE_CHECKING:
@@ -239,7 +240,12 @@ class TokenStore:
             self._file_lock.release()
 
     def ensure_directory(self) -> None:
-        """Create the token file's directory, and missing parents, as 0700."""
+        """Create the token file's directory, and missing parents, as 0700.
+
+        An existing PlanOpticon home that others can read is tightened to
+        0700 with a warning; other existing directories are left as they are.
+        """
+        self._tighten_home()
         directory = self.path.parent
         missing = []
         while not directory.exists():
@@ -258,6 +264,23 @@ class TokenStore:
                     f"Cannot create the directory {directory}: {exc.strerror}.",
                     path=directory,
                 ) from exc
+
+    def _tighten_home(self) -> None:
+        directory = self.path.parent
+        if directory != planopticon_home():
+            return
+        try:
+            mode = stat.S_IMODE(directory.stat().st_mode)
+            if mode & 0o077:
+                os.chmod(directory, DIRECTORY_MODE)
+                logger.warning(
+                    "The directory %s was open to others (mode %o); changed it to %o.",
+                    directory,
+                    mode,
+                    DIRECTORY_MODE,
+                )
+        except OSError:
+            return
 
     def file_mode(self) -> Optional[int]:
         """Return the token file's permission bits, or ``None`` if absent."""
