@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import List
 
 from .config import AuthConfig
-from .errors import AuthError, TokenEndpointError
+from .errors import AuthError, LockTimeoutError, TokenEndpointError
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,12 @@ class Attempts:
         reason = reason.removeprefix(f"{self.service}: ").rstrip(". ")
         self.reasons.append(f"{step}: {reason}")
         logger.debug("%s: %s: %s", self.service, step, reason)
+
+    def add_failure(self, step: str, action: str, error: AuthError) -> None:
+        """Record why ``step`` failed, and note a lock held by another process."""
+        if isinstance(error, LockTimeoutError):
+            self.lock_busy = True
+        self.add(step, failure_reason(action, error))
 
     def failure_message(self, config: AuthConfig) -> str:
         """Build the error of a failed chain: the reasons, then what to set.

@@ -25,7 +25,6 @@ from ._secrets import fingerprint
 from .config import AuthConfig
 from .errors import (
     AuthError,
-    LockTimeoutError,
     RevocationError,
     StorageError,
     TokenEndpointError,
@@ -262,12 +261,8 @@ class OAuthManager:
                 except TokenEndpointError as exc:
                     return self._after_failed_refresh(current, exc, attempts)
                 self._save_or_warn(refreshed, "refreshed")
-        except LockTimeoutError as exc:
-            attempts.lock_busy = True
-            attempts.add(step, str(exc))
-            return None
         except AuthError as exc:
-            attempts.add(step, str(exc))
+            attempts.add_failure(step, "token refresh", exc)
             return None
         self._rejected.discard(fingerprint(current.access_token))
         return _success(refreshed, "saved_token")
@@ -326,12 +321,8 @@ class OAuthManager:
                     self.config, settings=self._http()
                 )
                 self._save_or_warn(token, "obtained")
-        except LockTimeoutError as exc:
-            attempts.lock_busy = True
-            attempts.add(step, str(exc))
-            return None
         except AuthError as exc:
-            attempts.add(step, failure_reason("token request", exc))
+            attempts.add_failure(step, "token request", exc)
             return None
         return _success(token, "client_credentials")
 
@@ -365,7 +356,7 @@ class OAuthManager:
         try:
             token = self._sign_in()
         except AuthError as exc:
-            attempts.add(step, failure_reason("sign-in", exc))
+            attempts.add_failure(step, "sign-in", exc)
             return None
         self._save_after_sign_in(token)
         self._rejected.clear()
