@@ -161,9 +161,6 @@ class OAuthManager:
                 token.expires_at is None or _clock.now() < token.expires_at
             ):
                 return token.access_token
-        fresh = self._fresh_saved_token()
-        if fresh is not None:
-            return fresh.access_token
         result = self.authenticate()
         return result.access_token if result.success else None
 
