@@ -45,6 +45,9 @@ class Dialect:
     client_credentials_grant = "account_credentials"
     # Whether revocation needs a live access token (it is refreshed first).
     revokes_with_access_token = False
+    # Client authentication when a secret is configured, and when none is.
+    secret_auth_method = "client_secret_basic"
+    public_auth_method = "none"
     # Whether the service takes the out-of-band redirect URI. Unknown
     # services get the benefit of the doubt.
     accepts_oob_redirect = True
@@ -55,10 +58,14 @@ class Dialect:
     # -- client authentication -------------------------------------------
 
     def client_auth_method(self, config: AuthConfig, secret: Optional[str]) -> str:
-        """Return how the client authenticates at the token endpoint."""
+        """Return how the client authenticates at the token endpoint.
+
+        The config's ``token_endpoint_auth_method`` wins. Without it, the
+        dialect decides by whether a client secret is configured.
+        """
         if config.token_endpoint_auth_method:
             return config.token_endpoint_auth_method
-        return "client_secret_basic" if secret else "none"
+        return self.secret_auth_method if secret else self.public_auth_method
 
     def device_auth_method(self, config: AuthConfig, secret: Optional[str]) -> str:
         """Return how the client authenticates in the device flow."""

@@ -25,12 +25,8 @@ class GitHubDialect(Dialect):
     """
 
     name = "github"
+    secret_auth_method = "client_secret_post"
     accepts_oob_redirect = False
-
-    def client_auth_method(self, config: AuthConfig, secret: Optional[str]) -> str:
-        if config.token_endpoint_auth_method:
-            return config.token_endpoint_auth_method
-        return "client_secret_post" if secret else "none"
 
     def device_auth_method(self, config: AuthConfig, secret: Optional[str]) -> str:
         return "none"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict
 from urllib.parse import urlencode
 
 from ..config import AuthConfig
@@ -21,16 +21,12 @@ class GoogleDialect(Dialect):
     """
 
     name = "google"
+    secret_auth_method = "client_secret_post"
     accepts_oob_redirect = False
     # Google's device flow serves only "TVs and Limited Input" clients and a
     # short list of scopes that excludes Drive, so a headless machine uses the
     # pasted redirect URL instead unless the device flow is requested.
     device_flow_when_headless = False
-
-    def client_auth_method(self, config: AuthConfig, secret: Optional[str]) -> str:
-        if config.token_endpoint_auth_method:
-            return config.token_endpoint_auth_method
-        return "client_secret_post" if secret else "none"
 
     def authorize_params(self, config: AuthConfig) -> Dict[str, str]:
         return {"access_type": "offline", "prompt": "consent"}

@@ -26,15 +26,11 @@ class MicrosoftDialect(Dialect):
     """
 
     name = "microsoft"
+    secret_auth_method = "client_secret_post"
     accepts_oob_redirect = False
     client_credentials_grant = "client_credentials"
     graph_default_scope = "https://graph.microsoft.com/.default"
     _tenant_segment = re.compile(r"^/([^/]+)/oauth2/")
-
-    def client_auth_method(self, config: AuthConfig, secret: Optional[str]) -> str:
-        if config.token_endpoint_auth_method:
-            return config.token_endpoint_auth_method
-        return "client_secret_post" if secret else "none"
 
     def check_redirect_uri(self, config: AuthConfig, redirect_uri: str) -> None:
         super().check_redirect_uri(config, redirect_uri)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict
 
 from ..config import AuthConfig
 from ..endpoint import EndpointRequest
@@ -18,11 +18,10 @@ class NotionDialect(Dialect):
     """
 
     name = "notion"
+    # Notion needs the secret at every token call.
+    public_auth_method = "client_secret_basic"
     accepts_oob_redirect = False
     uses_pkce = False
-
-    def client_auth_method(self, config: AuthConfig, secret: Optional[str]) -> str:
-        return config.token_endpoint_auth_method or "client_secret_basic"
 
     def authorize_params(self, config: AuthConfig) -> Dict[str, str]:
         return {"owner": "user"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
 from urllib.parse import parse_qsl
 
 from ..config import AuthConfig
@@ -20,10 +19,9 @@ class ZoomDialect(Dialect):
     """
 
     name = "zoom"
+    # Zoom authenticates every token request with HTTP Basic.
+    public_auth_method = "client_secret_basic"
     accepts_oob_redirect = False
-
-    def client_auth_method(self, config: AuthConfig, secret: Optional[str]) -> str:
-        return config.token_endpoint_auth_method or "client_secret_basic"
 
     def client_credentials_request(
         self, config: AuthConfig, client: Client, account_id: str
