@@ -44,12 +44,14 @@ def _sign_in(idp: IdentityProvider, token_path: Path) -> AuthConfig:
         token_path=token_path,
         device_authorization_url=idp.device_authorization_endpoint,
     )
-    shown = io.StringIO()
-    console = Console(stderr=shown, open_browser=None)
+    console_output = io.StringIO()
+    console = Console(stderr=console_output, open_browser=None)
     manager = OAuthManager(config, interactive=True, device=True, console=console)
 
     def approve() -> None:
-        while not (match := re.search(r"enter the code:\s+(\S+)", shown.getvalue())):
+        while not (
+            match := re.search(r"enter the code:\s+(\S+)", console_output.getvalue())
+        ):
             time.sleep(0.05)
         idp.approve_device(match.group(1))
 
@@ -60,10 +62,16 @@ def _sign_in(idp: IdentityProvider, token_path: Path) -> AuthConfig:
     return config
 
 
-def _round(config: AuthConfig, jobs: int, directory: Path) -> tuple[int, float, int]:
+def _round(config: AuthConfig, jobs: int, directory: Path) -> tuple[int, float]:
+    """Expire the saved token, release ``jobs`` workers, and time them.
+
+    Returns the number of distinct tokens the workers got and the seconds
+    from the start signal until the last worker exited.
+    """
     data = json.loads(config.resolved_token_path.read_text())
     data["expires_at"] = 1.0
     config.resolved_token_path.write_text(json.dumps(data))
+
     fields = {
         "service": config.service,
         "oauth_authorize_url": config.oauth_authorize_url,
@@ -74,6 +82,7 @@ def _round(config: AuthConfig, jobs: int, directory: Path) -> tuple[int, float, 
     }
     config_path = directory / "worker.json"
     config_path.write_text(json.dumps(fields))
+
     start = directory / f"start-{jobs}"
     workers = [
         subprocess.Popen(
@@ -83,14 +92,15 @@ def _round(config: AuthConfig, jobs: int, directory: Path) -> tuple[int, float, 
         )
         for _ in range(jobs)
     ]
-    time.sleep(1.5)
+    time.sleep(1.5)  # let every worker import and reach its wait loop
+
     started = time.perf_counter()
     start.touch()
     tokens = set()
     for worker in workers:
         out, _ = worker.communicate(timeout=120)
         tokens.add(json.loads(out.strip().splitlines()[-1])["access_token"])
-    return len(tokens), time.perf_counter() - started, jobs
+    return len(tokens), time.perf_counter() - started
 
 
 def main() -> None:
@@ -103,7 +113,7 @@ def main() -> None:
         print("jobs  refresh requests  distinct tokens  seconds to last exit")
         for jobs in args.jobs:
             idp.reset_stats()
-            distinct, seconds, _ = _round(config, jobs, Path(directory))
+            distinct, seconds = _round(config, jobs, Path(directory))
             refreshes = idp.stats()["token_requests"].get("refresh_token", 0)
             print(f"{jobs:>4}  {refreshes:>16}  {distinct:>15}  {seconds:>20.2f}")
 

@@ -1,9 +1,9 @@
 """Measure ``get_token()`` on a valid saved token, in one process.
 
 Prints the cost of the first call (file read and parse) and of repeated calls
-(one stat, the file is unchanged), next to a naive implementation measured in
-the same run, in alternating rounds: one that opens and parses the file on
-every call and takes no lock. Also prints the memory that repeated calls
+(one stat, the file is unchanged). Next to them it measures, in alternating
+rounds of the same run, a naive implementation that opens and parses the file
+on every call and takes no lock. Also prints the memory that repeated calls
 leave allocated and which HTTP and OAuth libraries the calls imported.
 
 Usage: python benchmarks/hot_path.py [--calls N]

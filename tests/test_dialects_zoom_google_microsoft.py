@@ -1131,7 +1131,7 @@ def test_refresh_error_with_http_200_rejected(
     assert waits == []
 
 
-# What the failure tells the user to do, for each permanent error.
+# The advice in the failure message, for each permanent error.
 ADVICE = {
     "invalid_grant": "sign in again with `planopticon auth {name}`",
     "invalid_client": "check the client ID and secret",

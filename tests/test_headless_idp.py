@@ -85,9 +85,9 @@ def test_device_flow_signs_in(idp: IdentityProvider, client_id: str) -> None:
     assert result.success, result.error
     assert result.method == "device_code"
     assert result.refresh_token
-    shown = stderr.getvalue()
-    assert f"enter the code:  {approver.user_code}" in shown
-    assert idp.issuer + "/device" in shown
+    instructions = stderr.getvalue()
+    assert f"enter the code:  {approver.user_code}" in instructions
+    assert idp.issuer + "/device" in instructions
     saved = json.loads(manager.config.resolved_token_path.read_text())
     assert saved["method"] == "device_code"
     assert idp.introspect(result.access_token)["active"] is True

@@ -154,7 +154,7 @@ def submit_interaction(
 ) -> httpx.Response:
     """Submit one oidc-provider development interaction page and return the response.
 
-    The page asks either for login (a form with ``prompt=login``) or for consent (a
+    The page requests either a login (a form with ``prompt=login``) or for consent (a
     form with ``prompt=consent``). With ``action="deny"``, the browser follows the
     consent page's abort link instead of submitting the form.
     """

@@ -1,6 +1,6 @@
 """A loopback API that accepts a Bearer token only while it is active.
 
-It asks the test authorization server's introspection endpoint about each
+It queries the test authorization server's introspection endpoint about each
 token, as a resource server protected by that server would (RFC 7662).
 """
 

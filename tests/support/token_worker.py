@@ -1,8 +1,8 @@
 """A batch job for concurrency tests: wait for a start signal, get a token.
 
-Usage: ``python token_worker.py CONFIG_JSON START_FILE``. CONFIG_JSON holds
+Usage: ``python token_worker.py CONFIG_JSON START_FILE``. CONFIG_JSON contains
 ``AuthConfig`` keyword arguments. The worker waits until START_FILE exists,
-so that every worker asks at nearly the same moment, then prints one JSON
+so that every worker requests a token at nearly the same moment, then prints one JSON
 line with the result's ``success``, ``method``, ``access_token`` and
 ``error``.
 """

@@ -26,8 +26,8 @@ def masked_repr(instance: Any) -> str:
             continue
         value = getattr(instance, field.name)
         if field.metadata.get("secret") and value is not None:
-            shown = "'***'"
+            text = "'***'"
         else:
-            shown = repr(value)
-        parts.append(f"{field.name}={shown}")
+            text = repr(value)
+        parts.append(f"{field.name}={text}")
     return f"{type(instance).__name__}({', '.join(parts)})"

@@ -4,7 +4,7 @@ The chain stops at the first step that succeeds:
 
 1. the saved token, refreshed when it is due;
 2. the client credentials grant, when an account ID is configured;
-3. interactive sign-in (browser or device code), when a person can answer;
+3. interactive sign-in (browser or device code), when a person is present;
 4. the API key from the environment.
 
 The manager owns no protocol detail: the flows under ``flows/`` do, and are
@@ -49,7 +49,7 @@ class OAuthManager:
 
     Args:
         config: Authentication configuration for the target service.
-        interactive: Whether a person can answer a browser or device-code
+        interactive: Whether a person is present to complete a browser or device-code
             sign-in. ``None`` reads ``PLANOPTICON_INTERACTIVE`` (``1`` or
             ``0``), and otherwise whether standard input is a terminal.
         device: ``True`` signs in with the device flow, ``False`` never
@@ -408,7 +408,7 @@ class OAuthManager:
         )
 
     def _interactivity(self) -> tuple[bool, str]:
-        """Return whether a person can answer, and if not, the reason."""
+        """Return whether a person is present to sign in, and if not, why not."""
         sign_in = f"sign in once with `planopticon auth {self.config.service}`"
         if self.interactive is not None:
             return (

@@ -104,7 +104,7 @@ def sign_in(
     manager = OAuthManager(
         config,
         # An explicit PLANOPTICON_INTERACTIVE decides; otherwise a person who
-        # runs this command is there to answer.
+        # runs this command is present to sign in.
         interactive=None if os.environ.get(INTERACTIVE_ENV) else True,
         device=device,
         open_browser=not no_browser,
@@ -192,10 +192,10 @@ def _status_lines(entry: Dict[str, Any], *, detail: bool) -> List[str]:
     lines = [f"{entry['display_name']} ({entry['service']})"]
     variables = entry["credentials"]
     if variables:
-        shown = ", ".join(
+        listing = ", ".join(
             f"{k} {'set' if v else 'not set'}" for k, v in variables.items()
         )
-        lines.append(f"  credentials: {shown}")
+        lines.append(f"  credentials: {listing}")
     lines.extend("  " + line for line in _token_lines(entry["token"]))
     if detail:
         lines.append(f"  token file: {entry['token_path']}")

@@ -67,7 +67,7 @@ def sign_in_with_browser(
     Raises:
         ConfigurationError: The client or redirect URI is not usable.
         AuthorizationError: The person denied access, the redirect did not
-            arrive in time, or the pasted answer was invalid.
+            arrive in time, or the pasted code or URL was invalid.
         TokenEndpointError: The service rejected the code exchange.
     """
     dialect = get_dialect(config)

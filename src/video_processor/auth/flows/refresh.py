@@ -45,8 +45,8 @@ def refresh_token(
         fingerprint(token.refresh_token),
     )
     # NOTE: a retry after a lost response re-sends a refresh token that the
-    # service may already have rotated; services with single-use refresh
-    # tokens then reject it and the person must sign in again.
+    # service may already have rotated. A service with single-use refresh
+    # tokens then rejects it, and the person must sign in again.
     refreshed = request_token(
         request,
         client,
